@@ -1,0 +1,110 @@
+"""Argon2id for new hashes, bcrypt still accepted (the old webapp's), all off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+import time
+from collections import OrderedDict
+from concurrent.futures import Executor
+
+import argon2
+import bcrypt
+
+# OWASP Password Storage Cheat Sheet: Argon2id, m=19 MiB, t=2, p=1.
+OWASP_ARGON2 = {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 1}
+
+
+class Argon2PasswordHasher:
+    """The PasswordHasher port: Argon2id hashes; `$2a$/$2b$/$2y$` bcrypt hashes verify and need a rehash."""
+
+    def __init__(self, executor: Executor | None = None, *, time_cost: int = 2, memory_cost: int = 19 * 1024,
+                 parallelism: int = 1) -> None:
+        self._argon2 = argon2.PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
+        self._executor = executor
+        self._decoy: str | None = None
+
+    async def hash(self, password: str) -> str:
+        return await self._run(self._argon2.hash, password)
+
+    async def verify(self, password: str, password_hash: str) -> bool:
+        return await self._run(self._verify_sync, password, password_hash)
+
+    async def verify_decoy(self, password: str) -> None:
+        if self._decoy is None:
+            self._decoy = await self.hash(secrets.token_urlsafe(16))
+        await self.verify(password, self._decoy)
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        if _is_bcrypt(password_hash):
+            return True
+        try:
+            return self._argon2.check_needs_rehash(password_hash)
+        except argon2.exceptions.InvalidHashError:
+            return True
+
+    def _verify_sync(self, password: str, password_hash: str) -> bool:
+        if _is_bcrypt(password_hash):
+            secret = password.encode("utf-8")
+            if len(secret) > 72:  # bcrypt 5 refuses these; no stored password can be that long
+                return False
+            try:
+                return bcrypt.checkpw(secret, password_hash.encode("ascii"))
+            except ValueError:
+                return False
+        try:
+            return self._argon2.verify(password_hash, password)
+        except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
+            return False
+
+    async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+
+def _is_bcrypt(password_hash: str) -> bool:
+    return password_hash.startswith(("$2a$", "$2b$", "$2y$"))
+
+
+class CachingPasswordHasher:
+    """Remembers recent successful verifications for a short while, so HTTP Basic (a password on
+    every request) does not pay a deliberately slow hash each time.
+
+    The key is an HMAC, under a per-process random key, of the stored hash and the password: no
+    plaintext is held, and a password change (a new stored hash) misses the cache at once.
+    Failures are never cached. Bounded (LRU) and short-lived (TTL).
+    """
+
+    def __init__(self, inner: Argon2PasswordHasher, *, ttl_seconds: float = 60.0, max_entries: int = 10_000) -> None:
+        self._inner = inner
+        self._ttl = ttl_seconds
+        self._max = max_entries
+        self._key = secrets.token_bytes(32)
+        self._entries: OrderedDict[bytes, float] = OrderedDict()
+
+    async def hash(self, password: str) -> str:
+        return await self._inner.hash(password)
+
+    async def verify(self, password: str, password_hash: str) -> bool:
+        key = hmac.new(self._key, password_hash.encode() + b"\0" + password.encode(), hashlib.sha256).digest()
+        now = time.monotonic()
+        expires = self._entries.get(key)
+        if expires is not None and expires > now:
+            self._entries.move_to_end(key)
+            return True
+        ok = await self._inner.verify(password, password_hash)
+        if ok:
+            self._entries[key] = now + self._ttl
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+        else:
+            self._entries.pop(key, None)
+        return ok
+
+    async def verify_decoy(self, password: str) -> None:
+        await self._inner.verify_decoy(password)
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self._inner.needs_rehash(password_hash)

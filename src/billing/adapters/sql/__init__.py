@@ -1,0 +1,1 @@
+"""SQLAlchemy 2 async adapter: MySQL/MariaDB (aiomysql) in production, SQLite (aiosqlite) embedded."""

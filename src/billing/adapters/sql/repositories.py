@@ -1,0 +1,146 @@
+"""Repositories on SQLAlchemy Core: rows in, domain entities out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from billing.adapters.sql.errors import database_errors
+from billing.adapters.sql.tables import bills, users
+from billing.domain.model import Bill, BillDetails, BillQuery, EmailAlreadyRegistered, PaymentStatus, User
+
+
+class _Repository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._conn = connection
+
+    async def _execute(self, statement: sa.Executable) -> sa.CursorResult[Any]:
+        with database_errors():
+            return await self._conn.execute(statement)
+
+
+class SqlUserRepository(_Repository):
+    async def add(self, user: User) -> None:
+        try:
+            await self._execute(users.insert().values(**_user_row(user)))
+        except sa.exc.IntegrityError:
+            raise EmailAlreadyRegistered(user.email_address) from None
+
+    async def get(self, user_id: UUID) -> User | None:
+        result = await self._execute(users.select().where(users.c.id == user_id))
+        row = result.one_or_none()
+        return None if row is None else _user(row)
+
+    async def get_by_email(self, email_address: str) -> User | None:
+        result = await self._execute(users.select().where(users.c.email_address == email_address))
+        row = result.one_or_none()
+        return None if row is None else _user(row)
+
+    async def update(self, user: User) -> None:
+        row = _user_row(user)
+        del row["id"], row["email_address"], row["account_created"]
+        await self._execute(users.update().where(users.c.id == user.id).values(**row))
+
+
+class SqlBillRepository(_Repository):
+    async def add(self, bill: Bill) -> None:
+        await self._execute(bills.insert().values(**_bill_row(bill)))
+
+    async def get(self, owner_id: UUID, bill_id: UUID) -> Bill | None:
+        result = await self._execute(bills.select().where(bills.c.id == bill_id, bills.c.owner_id == owner_id))
+        row = result.one_or_none()
+        return None if row is None else _bill(row)
+
+    async def list(self, owner_id: UUID, query: BillQuery) -> Sequence[Bill]:
+        statement = bills.select().where(bills.c.owner_id == owner_id)
+        if query.payment_status is not None:
+            statement = statement.where(bills.c.payment_status == query.payment_status.value)
+        if query.due_before is not None:
+            statement = statement.where(bills.c.due_date <= query.due_before)
+        if query.due_after is not None:
+            statement = statement.where(bills.c.due_date >= query.due_after)
+        if query.after is not None:
+            cursor = query.after
+            statement = statement.where(
+                sa.or_(
+                    bills.c.due_date > cursor.due_date,
+                    sa.and_(bills.c.due_date == cursor.due_date, bills.c.id > str(cursor.id)),
+                )
+            )
+        statement = statement.order_by(bills.c.due_date, bills.c.id)
+        if query.limit is not None:
+            statement = statement.limit(query.limit)
+        result = await self._execute(statement)
+        return [_bill(row) for row in result]
+
+    async def update(self, bill: Bill) -> None:
+        row = _bill_row(bill)
+        del row["id"], row["owner_id"], row["created_ts"]
+        await self._execute(bills.update().where(bills.c.id == bill.id, bills.c.owner_id == bill.owner_id).values(**row))
+
+    async def delete(self, owner_id: UUID, bill_id: UUID) -> bool:
+        result = await self._execute(bills.delete().where(bills.c.id == bill_id, bills.c.owner_id == owner_id))
+        return result.rowcount > 0
+
+
+def _user_row(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "email_address": user.email_address,
+        "password_hash": user.password_hash,
+        "account_created": user.account_created,
+        "account_updated": user.account_updated,
+    }
+
+
+def _user(row: sa.Row[Any]) -> User:
+    return User(
+        id=row.id,
+        first_name=row.first_name,
+        last_name=row.last_name,
+        email_address=row.email_address,
+        password_hash=row.password_hash,
+        account_created=row.account_created,
+        account_updated=row.account_updated,
+    )
+
+
+def _bill_row(bill: Bill) -> dict[str, Any]:
+    d = bill.details
+    return {
+        "id": bill.id,
+        "owner_id": bill.owner_id,
+        "vendor": d.vendor,
+        "bill_date": d.bill_date,
+        "due_date": d.due_date,
+        "amount_due": d.amount_due,
+        "currency": d.currency,
+        "categories": list(d.categories),
+        "payment_status": d.payment_status.value,
+        "created_ts": bill.created_ts,
+        "updated_ts": bill.updated_ts,
+    }
+
+
+def _bill(row: sa.Row[Any]) -> Bill:
+    return Bill(
+        id=row.id,
+        owner_id=row.owner_id,
+        created_ts=row.created_ts,
+        updated_ts=row.updated_ts,
+        details=BillDetails(
+            vendor=row.vendor,
+            bill_date=row.bill_date,
+            due_date=row.due_date,
+            amount_due=row.amount_due,
+            currency=row.currency,
+            categories=tuple(row.categories),
+            payment_status=PaymentStatus(row.payment_status),
+        ),
+    )

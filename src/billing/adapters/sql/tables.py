@@ -1,0 +1,47 @@
+"""The schema, as SQLAlchemy Core tables. Alembic migrations create it; keep both in step."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from billing.adapters.sql.types import Amount, UTCDateTime, UUIDString
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", UUIDString, primary_key=True),
+    sa.Column("first_name", sa.String(100), nullable=False),
+    sa.Column("last_name", sa.String(100), nullable=False),
+    sa.Column("email_address", sa.String(254), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("account_created", UTCDateTime, nullable=False),
+    sa.Column("account_updated", UTCDateTime, nullable=False),
+)
+
+bills = sa.Table(
+    "bills",
+    metadata,
+    sa.Column("id", UUIDString, primary_key=True),
+    sa.Column("owner_id", UUIDString, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("vendor", sa.String(255), nullable=False),
+    sa.Column("bill_date", sa.Date, nullable=False),
+    sa.Column("due_date", sa.Date, nullable=False),
+    sa.Column("amount_due", Amount, nullable=False),
+    sa.Column("currency", sa.CHAR(3), nullable=False),
+    sa.Column("categories", sa.JSON, nullable=False),
+    sa.Column("payment_status", sa.String(32), nullable=False),
+    sa.Column("created_ts", UTCDateTime, nullable=False),
+    sa.Column("updated_ts", UTCDateTime, nullable=False),
+    # Listing walks (owner, due_date, id): the index serves the filter, the order and the cursor.
+    sa.Index("ix_bills_owner_due", "owner_id", "due_date", "id"),
+)

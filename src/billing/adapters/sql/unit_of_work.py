@@ -1,0 +1,58 @@
+"""The UnitOfWork port on one AsyncConnection and one transaction."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from billing.adapters.sql.errors import database_errors
+from billing.adapters.sql.repositories import SqlBillRepository, SqlUserRepository
+
+
+class SqlUnitOfWork:
+    users: SqlUserRepository
+    bills: SqlBillRepository
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._conn: AsyncConnection | None = None
+
+    async def __aenter__(self) -> Self:
+        with database_errors():
+            self._conn = await self._engine.connect()
+            try:
+                await self._conn.begin()
+            except BaseException:
+                await self._conn.close()
+                raise
+        self.users = SqlUserRepository(self._conn)
+        self.bills = SqlBillRepository(self._conn)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if conn.in_transaction():
+                await conn.rollback()  # leaving without commit means: undo
+            await conn.close()
+        except (SQLAlchemyError, OSError):
+            # The connection broke; SQLAlchemy has invalidated it and nothing was committed.
+            # A failure that mattered (a query, the commit) was already raised to the caller.
+            pass
+
+    async def commit(self) -> None:
+        assert self._conn is not None, "commit outside `async with uow`"
+        with database_errors():
+            await self._conn.commit()
+
+    async def rollback(self) -> None:
+        assert self._conn is not None, "rollback outside `async with uow`"
+        with database_errors():
+            await self._conn.rollback()

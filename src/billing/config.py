@@ -1,0 +1,101 @@
+"""Settings: typed, frozen, read from BILLING_* environment variables only."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+from urllib.parse import urlsplit
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable and what is wrong."""
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 65535:
+        raise ValueError("must be a TCP port, 0-65535")
+    return value
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+def _log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+    return level
+
+
+def _database_url(raw: str) -> str:
+    if not raw.startswith(("sqlite+aiosqlite://", "mysql+aiomysql://")):
+        raise ValueError("must start with sqlite+aiosqlite:// or mysql+aiomysql://")
+    return raw
+
+
+def _http_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an absolute http(s) URL")
+    return raw.rstrip("/")
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Every setting, with its default. README lists them; keep the two in step."""
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    database_url: str = "sqlite+aiosqlite:///./var/billing.db"
+    public_base_url: str = ""  # default: http://{http_host}:{http_port}
+    log_level: str = "INFO"
+    db_pool_size: int = 10
+    credential_cache_seconds: int = 60
+
+    @property
+    def base_url(self) -> str:
+        return self.public_base_url or f"http://{self.http_host}:{self.http_port}"
+
+    @property
+    def log_level_number(self) -> int:
+        return logging.getLevelNamesMapping()[self.log_level]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read BILLING_<FIELD> for each field; raise ConfigError naming the first bad variable."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            name = "BILLING_" + field.name.upper()
+            raw = environ.get(name)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[field.name] = _PARSERS[field.name](raw.strip())
+            except ValueError as exc:
+                reason = str(exc) if not str(exc).startswith("invalid literal") else "must be an integer"
+                raise ConfigError(f"{name}={raw!r}: {reason}") from None
+        return cls(**values)
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "http_host": _text,
+    "http_port": _port,
+    "database_url": _database_url,
+    "public_base_url": _http_url,
+    "log_level": _log_level,
+    "db_pool_size": _positive_int,
+    "credential_cache_seconds": _positive_int,
+}

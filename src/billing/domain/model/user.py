@@ -1,0 +1,81 @@
+"""The User entity and the rules for registering and editing one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from billing.domain.model.email import normalize_email
+from billing.domain.model.password import password_problem
+from billing.domain.model.validation import UNSET, FieldErrors, get, text
+
+NAME_MAX = 100
+_name = text(NAME_MAX)
+
+
+def _password(value: object) -> str:
+    problem = password_problem(value)
+    if problem:
+        raise ValueError(problem)
+    assert isinstance(value, str)
+    return value
+
+
+def _email(value: object) -> str:
+    return normalize_email(value)
+
+
+@dataclass(slots=True)
+class User:
+    id: UUID
+    first_name: str
+    last_name: str
+    email_address: str  # canonical lower-case form
+    password_hash: str
+    account_created: datetime
+    account_updated: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    first_name: str
+    last_name: str
+    email_address: str
+    password: str
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, object]) -> Registration:
+        errors = FieldErrors()
+        registration = cls(
+            first_name=errors.parse("first_name", get(data, "first_name"), _name),
+            last_name=errors.parse("last_name", get(data, "last_name"), _name),
+            email_address=errors.parse("email_address", get(data, "email_address"), _email),
+            password=errors.parse("password", get(data, "password"), _password),
+        )
+        errors.raise_if_any()
+        return registration
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileChanges:
+    """A partial update: fields left UNSET keep their value."""
+
+    first_name: str = UNSET
+    last_name: str = UNSET
+    password: str = UNSET
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, object], current_email: str) -> ProfileChanges:
+        errors = FieldErrors()
+        changes = cls(
+            first_name=errors.parse("first_name", get(data, "first_name"), _name, required=False),
+            last_name=errors.parse("last_name", get(data, "last_name"), _name, required=False),
+            password=errors.parse("password", get(data, "password"), _password, required=False),
+        )
+        email = get(data, "email_address")
+        if email is not UNSET and (not isinstance(email, str) or email.lower() != current_email):
+            errors.add("email_address", "cannot be changed")
+        errors.raise_if_any()
+        return changes

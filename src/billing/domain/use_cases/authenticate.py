@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from billing.domain.model import AuthenticationFailed, User
+from billing.domain.model.clock import to_millis
+from billing.domain.model.email import EmailError, normalize_email
+from billing.ports import Clock, PasswordHasher, UnitOfWork
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Credentials:
+    email_address: str
+    password: str
+
+
+class Authenticate:
+    """Who is calling: the user whose email (any case) and password match.
+
+    Raises AuthenticationFailed otherwise. After a successful login with an outdated hash
+    (bcrypt from the old webapp), stores a fresh Argon2id hash in its own transaction.
+    """
+
+    def __init__(self, uow: UnitOfWork, hasher: PasswordHasher, clock: Clock) -> None:
+        self._uow = uow
+        self._hasher = hasher
+        self._clock = clock
+
+    async def execute(self, command: Credentials) -> User:
+        try:
+            email = normalize_email(command.email_address)
+        except EmailError:
+            raise AuthenticationFailed() from None
+        async with self._uow as uow:
+            user = await uow.users.get_by_email(email)
+            if user is None:
+                # Spend what a wrong password costs, so timing does not reveal registered addresses.
+                await self._hasher.verify_decoy(command.password)
+                raise AuthenticationFailed()
+            if not await self._hasher.verify(command.password, user.password_hash):
+                raise AuthenticationFailed()
+            if self._hasher.needs_rehash(user.password_hash):
+                user.password_hash = await self._hasher.hash(command.password)
+                user.account_updated = to_millis(self._clock.now())
+                await uow.users.update(user)
+                await uow.commit()
+        return user

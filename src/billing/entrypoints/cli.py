@@ -1,0 +1,62 @@
+"""`billing serve | migrate | local`: the console script."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from billing.config import ConfigError, Settings
+from billing.container import Container
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="billing", description="Bills, attachments and due-bills emails.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser("serve", help="run the production HTTP server")
+    serve.add_argument("--workers", type=int, default=1, help="processes sharing the port (default: 1)")
+    commands.add_parser("migrate", help="upgrade the database schema to the newest revision")
+    commands.add_parser("local", help="the embedded all-in-one (what `make run` starts)")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"billing: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level_number, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handlers: dict[str, Callable[[], int]] = {
+        "serve": lambda: _serve(settings),
+        "migrate": lambda: _migrate(settings),
+        "local": lambda: _local(settings),
+    }
+    return handlers[args.command]()
+
+
+def _container(settings: Settings) -> Container:
+    return Container(settings=settings)
+
+
+def _migrate(settings: Settings) -> int:
+    _container(settings).migrate()
+    print("billing: database schema is up to date", file=sys.stderr)
+    return 0
+
+
+def _serve(settings: Settings, banner: str | None = None) -> int:
+    from billing.entrypoints.http.server import run_http_server
+
+    run_http_server(_container(settings), banner=banner)
+    return 0
+
+
+def _local(settings: Settings) -> int:
+    from billing.entrypoints.local import run_local
+
+    return run_local(settings)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

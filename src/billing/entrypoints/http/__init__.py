@@ -1,0 +1,1 @@
+"""The aiohttp entrypoint: HTTP requests in, use-case calls, JSON out."""

@@ -1,0 +1,37 @@
+"""The aiohttp application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from billing.container import Container
+from billing.entrypoints.http import bills, ops, users
+from billing.entrypoints.http.keys import CONTAINER, SETTINGS
+from billing.entrypoints.http.problems import problem_middleware
+
+# JSON bodies are small; anything bigger than this is refused with 413 before it is read.
+MAX_JSON_BODY = 64 * 1024
+
+
+def create_app(container: Container) -> web.Application:
+    app = web.Application(middlewares=[problem_middleware], client_max_size=MAX_JSON_BODY)
+    app[CONTAINER] = container
+    app[SETTINGS] = container.settings()
+    app.add_routes(users.routes)
+    app.add_routes(bills.routes)
+    app.add_routes(ops.routes)
+    ops.add_docs(app)
+    app.cleanup_ctx.append(_container_resources)
+    return app
+
+
+async def _container_resources(app: web.Application) -> AsyncIterator[None]:
+    """Open the container's resources (engine, clients) at startup; close them at shutdown."""
+    container = app[CONTAINER]
+    await container.init_resources()
+    try:
+        yield
+    finally:
+        await container.shutdown_resources()

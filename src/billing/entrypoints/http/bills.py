@@ -1,0 +1,64 @@
+"""/v1/bill and /v1/bills: a user's bills."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from billing.domain.model import BillQuery, User
+from billing.domain.use_cases.create_bill import CreateBillCommand
+from billing.domain.use_cases.delete_bill import DeleteBillCommand
+from billing.domain.use_cases.get_bill import GetBillCommand
+from billing.domain.use_cases.list_bills import ListBillsCommand
+from billing.domain.use_cases.update_bill import UpdateBillCommand
+from billing.entrypoints.http.auth import authenticated
+from billing.entrypoints.http.keys import CONTAINER, SETTINGS
+from billing.entrypoints.http.paths import path_uuid
+from billing.entrypoints.http.wire import bill_json, json_response, read_json_object
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/v1/bill")
+@authenticated
+async def create_bill(request: web.Request, user: User) -> web.Response:
+    fields = await read_json_object(request)
+    bill = await request.app[CONTAINER].create_bill().execute(CreateBillCommand(owner_id=user.id, fields=fields))
+    return json_response(bill_json(bill), status=201, headers={"Location": f"/v1/bill/{bill.id}"})
+
+
+@routes.get("/v1/bills")
+@authenticated
+async def list_bills(request: web.Request, user: User) -> web.Response:
+    query = BillQuery.from_params(request.query)
+    page = await request.app[CONTAINER].list_bills().execute(ListBillsCommand(owner_id=user.id, query=query))
+    headers = {}
+    if page.next is not None and page.next.after is not None:
+        url = request.rel_url.update_query(cursor=page.next.after.encode())
+        headers["Link"] = f'<{request.app[SETTINGS].base_url}{url}>; rel="next"'
+    return json_response([bill_json(b) for b in page.bills], headers=headers)
+
+
+@routes.get("/v1/bill/{id}")
+@authenticated
+async def get_bill(request: web.Request, user: User) -> web.Response:
+    command = GetBillCommand(owner_id=user.id, bill_id=path_uuid(request, "id"))
+    bill = await request.app[CONTAINER].get_bill().execute(command)
+    return json_response(bill_json(bill))
+
+
+@routes.put("/v1/bill/{id}")
+@authenticated
+async def update_bill(request: web.Request, user: User) -> web.Response:
+    bill_id = path_uuid(request, "id")
+    fields = await read_json_object(request)
+    command = UpdateBillCommand(owner_id=user.id, bill_id=bill_id, fields=fields)
+    await request.app[CONTAINER].update_bill().execute(command)
+    return web.Response(status=204)
+
+
+@routes.delete("/v1/bill/{id}")
+@authenticated
+async def delete_bill(request: web.Request, user: User) -> web.Response:
+    command = DeleteBillCommand(owner_id=user.id, bill_id=path_uuid(request, "id"))
+    await request.app[CONTAINER].delete_bill().execute(command)
+    return web.Response(status=204)

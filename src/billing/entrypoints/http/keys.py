@@ -1,0 +1,11 @@
+"""Everything stored on the application, under typed keys."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from billing.config import Settings
+from billing.container import Container
+
+CONTAINER = web.AppKey("container", Container)
+SETTINGS = web.AppKey("settings", Settings)

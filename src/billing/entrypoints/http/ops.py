@@ -1,0 +1,47 @@
+"""Operations: liveness, readiness, the OpenAPI document and its Swagger UI."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+from swagger_ui import api_doc
+
+from billing.entrypoints.http.keys import CONTAINER
+from billing.entrypoints.http.problems import problem
+from billing.entrypoints.http.wire import json_response
+
+routes = web.RouteTableDef()
+SPEC_FILE = Path(__file__).with_name("openapi.yaml")
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document: openapi.yaml is the single source, served as JSON."""
+    with SPEC_FILE.open(encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    if await request.app[CONTAINER].database_ready():
+        return json_response({"status": "ready"})
+    return problem(503, "The database does not answer.", headers={"Retry-After": "2"})
+
+
+@routes.get("/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    return json_response(openapi_document())
+
+
+def add_docs(app: web.Application) -> None:
+    """Swagger UI 5 at /docs, from the files of the swagger-ui-py package (no CDN)."""
+    api_doc(app, config=openapi_document(), url_prefix="/docs", title="Billing API", host_inject=False)

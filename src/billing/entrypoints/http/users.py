@@ -1,0 +1,35 @@
+"""/v1/user: register, read and edit one's own profile."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from billing.domain.model import User
+from billing.domain.use_cases.register_user import RegisterUserCommand
+from billing.domain.use_cases.update_profile import UpdateProfileCommand
+from billing.entrypoints.http.auth import authenticated
+from billing.entrypoints.http.keys import CONTAINER
+from billing.entrypoints.http.wire import json_response, read_json_object, user_json
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/v1/user")
+async def register(request: web.Request) -> web.Response:
+    fields = await read_json_object(request)
+    user = await request.app[CONTAINER].register_user().execute(RegisterUserCommand(fields=fields))
+    return json_response(user_json(user), status=201, headers={"Location": "/v1/user/self"})
+
+
+@routes.get("/v1/user/self")
+@authenticated
+async def get_self(request: web.Request, user: User) -> web.Response:
+    return json_response(user_json(user))
+
+
+@routes.put("/v1/user/self")
+@authenticated
+async def update_self(request: web.Request, user: User) -> web.Response:
+    fields = await read_json_object(request)
+    await request.app[CONTAINER].update_profile().execute(UpdateProfileCommand(user=user, fields=fields))
+    return web.Response(status=204)

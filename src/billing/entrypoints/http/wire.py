@@ -1,0 +1,97 @@
+"""JSON on the wire: strict reading, fast writing, and the representations of our resources."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from billing.domain.model import Attachment, Bill, FieldError, User, ValidationFailed
+
+JSON = "application/json"
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object, numbers with a fraction as exact Decimals. Anything else is 400
+    (too large is 413, raised by aiohttp against the app's client_max_size)."""
+    content_type = request.headers.get("Content-Type")
+    # Old clients sometimes omit the header; an explicit non-JSON type is refused.
+    if content_type is not None and request.content_type not in (JSON, "application/merge-patch+json") \
+            and not request.content_type.endswith("+json"):
+        raise web.HTTPUnsupportedMediaType(text=f"send {JSON}")
+    raw = await request.read()
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ValidationFailed(FieldError("body", "must be a valid UTF-8 JSON document"), "The body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ValidationFailed(FieldError("body", "must be a JSON object"), "The body must be a JSON object.")
+    return data
+
+
+def _default(value: object) -> Any:
+    if isinstance(value, Decimal):
+        # Amounts have at most 12 significant digits (<= 1e9, two decimals); a float's shortest
+        # repr round-trips them exactly, so the number on the wire is the stored value.
+        return float(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def json_response(body: Any, *, status: int = 200, headers: dict[str, str] | None = None,
+                  content_type: str = JSON) -> web.Response:
+    return web.Response(body=orjson.dumps(body, default=_default), status=status, headers=headers,
+                        content_type=content_type)
+
+
+def timestamp(moment: datetime) -> str:
+    """ISO 8601 UTC with milliseconds and Z, e.g. 2026-11-24T09:30:00.123Z."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return {
+        "id": str(user.id),
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "email_address": user.email_address,
+        "account_created": timestamp(user.account_created),
+        "account_updated": timestamp(user.account_updated),
+    }
+
+
+def attachment_json(attachment: Attachment, url: str) -> dict[str, Any]:
+    return {
+        "id": str(attachment.id),
+        "file_name": attachment.file_name,
+        "url": url,
+        "upload_date": timestamp(attachment.upload_date),
+        "size": attachment.size,
+        "md5": attachment.md5,
+        "mime_type": attachment.mime_type,
+    }
+
+
+def bill_json(bill: Bill) -> dict[str, Any]:
+    d = bill.details
+    return {
+        "id": str(bill.id),
+        "owner_id": str(bill.owner_id),
+        "created_ts": timestamp(bill.created_ts),
+        "updated_ts": timestamp(bill.updated_ts),
+        "vendor": d.vendor,
+        "bill_date": d.bill_date.isoformat(),
+        "due_date": d.due_date.isoformat(),
+        "amount_due": d.amount_due,
+        "currency": d.currency,
+        "categories": list(d.categories),
+        "payment_status": d.payment_status.value,
+        "attachment": {},
+    }

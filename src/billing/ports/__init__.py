@@ -1,0 +1,7 @@
+"""Ports: the protocols the core needs from the outside world. Adapters implement them."""
+
+from billing.ports.clock import Clock
+from billing.ports.passwords import PasswordHasher
+from billing.ports.unit_of_work import BillRepository, UnitOfWork, UserRepository
+
+__all__ = ["BillRepository", "Clock", "PasswordHasher", "UnitOfWork", "UserRepository"]

@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """The only source of the current time for the core."""
+
+    def now(self) -> datetime:
+        """The current instant, timezone-aware UTC."""
+        ...
