@@ -1,0 +1,248 @@
+"""Checks of deploy/: everything about the AWS deployment that can be validated without AWS.
+
+- every CloudFormation template passes cfn-lint (zero errors, zero warnings) and its IAM policies
+  name their actions (no "*" or "service:*");
+- every shell script (CodeDeploy hooks, Packer provisioner) is shellcheck-clean;
+- appspec.yml parses and its hooks point at existing, executable scripts;
+- the Packer template is valid HCL2 and points at its provisioner;
+- the CloudWatch agent config ships the files rsyslog writes;
+- the Lambda zip holds only what the handler needs and the handler imports from it alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import textwrap
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+TEMPLATES = sorted((DEPLOY / "cloudformation").glob("*.yaml"))
+SHELL_SCRIPTS = sorted(DEPLOY.rglob("*.sh"))
+APPSPEC = DEPLOY / "codedeploy" / "appspec.yml"
+HANDLER_SOURCE = REPO / "src" / "billing" / "entrypoints" / "lambda_handler.py"
+
+# Hook names CodeDeploy accepts for an EC2 in-place deployment with a load balancer.
+EC2_HOOKS = {
+    "BeforeBlockTraffic", "AfterBlockTraffic", "ApplicationStop", "BeforeInstall",
+    "AfterInstall", "ApplicationStart", "ValidateService", "BeforeAllowTraffic", "AfterAllowTraffic",
+}
+
+
+def test_templates_exist_for_every_stack() -> None:
+    assert {path.stem for path in TEMPLATES} >= {"ci", "network", "data", "messaging", "app"}
+
+
+def test_templates_pass_cfn_lint_without_errors_or_warnings() -> None:
+    # cfn-lint runs in a subprocess: its imports must not be judged by this suite's -W error.
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys; from cfnlint.runner import main; sys.exit(main())",
+         "--format", "parseable", *map(str, TEMPLATES)],
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+    )
+    # cfn-lint's exit code is a bit mask: 2 errors, 4 warnings, 8 informational.
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _load_template(path: Path) -> Any:
+    from cfnlint.decode import cfn_yaml  # understands !Ref, !Sub, ... (plain YAML does not)
+
+    return cfn_yaml.load(str(path))
+
+
+def _policy_statements(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        if "Statement" in node and isinstance(node["Statement"], list):
+            yield from (s for s in node["Statement"] if isinstance(s, dict))
+        for value in node.values():
+            yield from _policy_statements(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _policy_statements(value)
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: p.name)
+def test_iam_statements_name_their_actions(template: Path) -> None:
+    for statement in _policy_statements(_load_template(template)["Resources"]):
+        actions = statement.get("Action", statement.get("NotAction", []))
+        actions = [actions] if isinstance(actions, str) else actions
+        wildcards = [action for action in actions if "*" in str(action)]
+        assert not wildcards, f"{template.name}: {statement.get('Sid', statement)} uses {wildcards}"
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: p.name)
+def test_templates_take_no_password_and_let_rds_generate_it(template: Path) -> None:
+    parsed = _load_template(template)
+    assert not [name for name in parsed.get("Parameters", {}) if "password" in name.lower()]
+    for name, resource in parsed["Resources"].items():
+        properties = resource.get("Properties", {})
+        assert "MasterUserPassword" not in properties, name
+        if resource["Type"] == "AWS::RDS::DBInstance":
+            assert properties["ManageMasterUserPassword"] is True, name
+            assert properties["StorageEncrypted"] is True, name
+            assert properties["PubliclyAccessible"] is False, name
+    assert "AWS_SECRET_ACCESS_KEY" not in template.read_text(encoding="utf-8")
+
+
+def test_shell_scripts_are_shellcheck_clean() -> None:
+    shellcheck = shutil.which("shellcheck")
+    assert shellcheck, "shellcheck is missing: run `make deploy-tools` (Debian package shellcheck)"
+    assert SHELL_SCRIPTS
+    result = subprocess.run(
+        [shellcheck, "--external-sources", "--source-path=SCRIPTDIR", *map(str, SHELL_SCRIPTS)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_appspec_hooks_run_existing_executable_scripts() -> None:
+    appspec = yaml.safe_load(APPSPEC.read_text(encoding="utf-8"))
+    assert appspec["version"] == 0.0
+    assert appspec["os"] == "linux"
+    hooks = appspec["hooks"]
+    assert set(hooks) <= EC2_HOOKS
+    assert {"ApplicationStop", "AfterInstall", "ApplicationStart", "ValidateService"} <= set(hooks)
+    locations = [entry["location"] for entries in hooks.values() for entry in entries]
+    for location in locations:
+        # scripts/ in the bundle is deploy/codedeploy/scripts/ (deploy/release/build_release.py)
+        script = APPSPEC.parent / location
+        assert script.is_file(), f"{location} does not exist"
+        assert os.access(script, os.X_OK), f"{location} is not executable"
+        assert script.read_text(encoding="utf-8").startswith("#!/bin/bash\n"), location
+    assert {"scripts/stop.sh", "scripts/install.sh", "scripts/migrate.sh", "scripts/start.sh",
+            "scripts/validate.sh"} <= set(locations)
+    assert "/readyz" in (APPSPEC.parent / "scripts" / "validate.sh").read_text(encoding="utf-8")
+
+
+def test_units_started_by_the_hooks_exist() -> None:
+    units = {path.name for path in (DEPLOY / "systemd").iterdir()}
+    scripts = "\n".join(path.read_text(encoding="utf-8") for path in (DEPLOY / "codedeploy" / "scripts").glob("*.sh"))
+    for unit in ("billing-serve.service", "billing-worker.service", "billing-migrate.service",
+                 "billing-secrets.service", "billing-secrets-refresh.timer"):
+        assert unit in units
+        assert unit in scripts
+    serve = (DEPLOY / "systemd" / "billing-serve.service").read_text(encoding="utf-8")
+    assert "billing serve" in serve
+    assert "billing worker" in (DEPLOY / "systemd" / "billing-worker.service").read_text(encoding="utf-8")
+
+
+def test_packer_template_is_valid_hcl() -> None:
+    hcl2 = pytest.importorskip("hcl2", reason="python-hcl2 (test extra) parses the Packer template")
+    with (DEPLOY / "packer" / "billing.pkr.hcl").open(encoding="utf-8") as handle:
+        template = hcl2.load(handle)
+    sources = {next(iter(block)).strip('"') for block in template["source"]}
+    assert sources == {"amazon-ebs"}
+    (build,) = template["build"]
+    scripts = [next(iter(p.values()))["script"] for p in build["provisioner"] if '"shell"' in p or "shell" in p]
+    assert scripts == ['"${path.root}/provision.sh"'] or scripts == ["${path.root}/provision.sh"]
+    assert (DEPLOY / "packer" / "provision.sh").is_file()
+
+
+def test_cloudwatch_agent_ships_the_files_rsyslog_writes_and_listens_for_statsd() -> None:
+    config = json.loads((DEPLOY / "cloudwatch" / "amazon-cloudwatch-agent.json").read_text(encoding="utf-8"))
+    shipped = {entry["file_path"] for entry in config["logs"]["logs_collected"]["files"]["collect_list"]}
+    rsyslog = (DEPLOY / "rsyslog" / "30-billing.conf").read_text(encoding="utf-8")
+    assert shipped == {"/var/log/billing/serve.log", "/var/log/billing/worker.log"}
+    assert all(f'file="{path}"' in rsyslog for path in shipped)
+    assert config["metrics"]["metrics_collected"]["statsd"]["service_address"] == "127.0.0.1:@STATSD_PORT@"
+
+
+def test_ci_workflow_deploys_with_oidc_only() -> None:
+    workflow_path = REPO / ".github" / "workflows" / "ci.yml"
+    workflow = yaml.safe_load(workflow_path.read_text(encoding="utf-8"))
+    jobs = workflow["jobs"]
+    assert "make test" in json.dumps(jobs["test"])
+    deploy = jobs["deploy"]
+    assert deploy["permissions"]["id-token"] == "write"
+    text = workflow_path.read_text(encoding="utf-8")
+    assert "aws-secret-access-key" not in text and "AWS_SECRET_ACCESS_KEY" not in text
+
+
+# --------------------------------------------------------------------------- the Lambda package
+
+FORBIDDEN_IN_ZIP = ("sqlalchemy", "aiomysql", "pymysql", "alembic", "bcrypt", "argon2")
+
+
+@pytest.fixture(scope="module")
+def lambda_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not HANDLER_SOURCE.exists():
+        pytest.skip(f"{HANDLER_SOURCE.relative_to(REPO)} is not written yet")
+    out = tmp_path_factory.mktemp("lambda")
+    archive = out / "lambda.zip"
+    # The same script `make lambda-zip` runs (it downloads the Lambda platform's wheels from PyPI).
+    subprocess.run([sys.executable, str(DEPLOY / "lambda" / "build_zip.py"), "--output", str(archive)],
+                   check=True, cwd=REPO, timeout=600)
+    unpacked = out / "unpacked"
+    with zipfile.ZipFile(archive) as zipped:
+        zipped.extractall(unpacked)
+    return unpacked
+
+
+@pytest.mark.integration
+def test_lambda_zip_holds_the_handler_and_not_the_http_or_sql_side(lambda_dir: Path) -> None:
+    assert (lambda_dir / "billing" / "entrypoints" / "lambda_handler.py").is_file()
+    assert (lambda_dir / "billing" / "adapters" / "aws").is_dir()
+    assert not (lambda_dir / "billing" / "entrypoints" / "http").exists()
+    assert not (lambda_dir / "billing" / "adapters" / "sql").exists()
+    for name in ("aioboto3", "aiobotocore", "boto3", "botocore"):
+        assert (lambda_dir / name).is_dir(), name
+    for name in FORBIDDEN_IN_ZIP:
+        assert not (lambda_dir / name).exists(), name
+
+
+@pytest.mark.integration
+def test_lambda_handler_imports_from_the_zip_alone(lambda_dir: Path) -> None:
+    # `python -S` skips site-packages, so nothing can come from this project's venv: only the
+    # standard library and the unpacked zip (PYTHONPATH) are importable. boto3/botocore are in the
+    # zip on purpose (deploy/lambda/build_zip.py explains why), so the Lambda runtime's own copy
+    # is not emulated here: a package that needed it would fail this test, as it should.
+    probe = textwrap.dedent(
+        """
+        import json, sys
+        import billing.entrypoints.lambda_handler as module
+        assert callable(module.handler), "handler is not callable"
+        root, stdlib = sys.argv[1], sys.argv[2]
+        outside = sorted(
+            name for name, mod in list(sys.modules.items())
+            if getattr(mod, "__file__", None)
+            and not mod.__file__.startswith((root, stdlib))
+        )
+        print(json.dumps({"outside": outside, "modules": sorted(sys.modules)}))
+        """
+    )
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(lambda_dir),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        # What the Lambda environment gives the function (template: deploy/cloudformation/messaging.yaml).
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "BILLING_AWS_REGION": "us-east-1",
+        "BILLING_LEDGER_TABLE": "email-ledger",
+        "BILLING_MAIL_SENDER": "no-reply@example.com",
+        "BILLING_PUBLIC_BASE_URL": "https://billing.example.com",
+        "BILLING_LOG_LEVEL": "INFO",
+    }
+    stdlib = sysconfig.get_paths()["stdlib"]
+    result = subprocess.run(
+        [sys.executable, "-S", "-s", "-c", probe, str(lambda_dir), stdlib],
+        capture_output=True, text=True, env=env, cwd=lambda_dir, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["outside"] == []
+    loaded_roots = {name.split(".")[0] for name in report["modules"]}
+    assert not loaded_roots & set(FORBIDDEN_IN_ZIP)
