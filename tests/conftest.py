@@ -1,0 +1,49 @@
+"""Shared fixtures: fakes wired into the real container, and a client for the app built on them."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from dependency_injector import providers
+
+from billing.config import Settings
+from billing.container import Container
+from tests.fakes import FakeClock, FakePasswordHasher, FakeUnitOfWork, Tables
+
+PASSWORD = "Abcd1234!"
+
+
+def basic(email: str, password: str = PASSWORD) -> dict[str, str]:
+    token = base64.b64encode(f"{email}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+@pytest.fixture
+def tables() -> Tables:
+    return Tables()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def hasher() -> FakePasswordHasher:
+    return FakePasswordHasher()
+
+
+@pytest.fixture
+def fake_container(tables: Tables, clock: FakeClock, hasher: FakePasswordHasher) -> Container:
+    """The production container with every port overridden by a fake (no I/O at all)."""
+    container = Container(settings=Settings(public_base_url="https://billing.test"))
+    container.uow.override(providers.Factory(FakeUnitOfWork, tables))
+    container.password_hasher.override(providers.Object(hasher))
+    container.clock.override(providers.Object(clock))
+
+    async def database_ready() -> bool:
+        return not tables.down
+
+    container.database_ready.override(providers.Callable(database_ready))
+    return container

@@ -1,0 +1,139 @@
+"""Hand-written in-memory fakes, one per port. They keep state; tests assert on that state."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Self
+from uuid import UUID
+
+from billing.domain.model import Bill, BillQuery, EmailAlreadyRegistered, ServiceUnavailable, User
+
+
+class FakeClock:
+    def __init__(self, start: datetime = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)) -> None:
+        self.current = start
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
+
+
+class FakePasswordHasher:
+    """Transparent 'hashes' (fake$<password>); `legacy$...` hashes verify but need a rehash."""
+
+    def __init__(self) -> None:
+        self.decoy_checks = 0
+
+    async def hash(self, password: str) -> str:
+        return f"fake${password}"
+
+    async def verify(self, password: str, password_hash: str) -> bool:
+        scheme, _, secret = password_hash.partition("$")
+        return scheme in ("fake", "legacy") and secret == password
+
+    async def verify_decoy(self, password: str) -> None:
+        self.decoy_checks += 1
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return password_hash.startswith("legacy$")
+
+
+@dataclass
+class Tables:
+    """The committed state every FakeUnitOfWork works against."""
+
+    users: dict[UUID, User] = field(default_factory=dict)
+    bills: dict[UUID, Bill] = field(default_factory=dict)
+    commits: int = 0
+    down: bool = False  # simulate an unreachable database
+
+
+class FakeUserRepository:
+    def __init__(self, users: dict[UUID, User]) -> None:
+        self._users = users
+
+    async def add(self, user: User) -> None:
+        if any(u.email_address == user.email_address for u in self._users.values()):
+            raise EmailAlreadyRegistered(user.email_address)
+        self._users[user.id] = copy.deepcopy(user)
+
+    async def get(self, user_id: UUID) -> User | None:
+        return copy.deepcopy(self._users.get(user_id))
+
+    async def get_by_email(self, email_address: str) -> User | None:
+        return next((copy.deepcopy(u) for u in self._users.values() if u.email_address == email_address), None)
+
+    async def update(self, user: User) -> None:
+        self._users[user.id] = copy.deepcopy(user)
+
+
+class FakeBillRepository:
+    def __init__(self, bills: dict[UUID, Bill]) -> None:
+        self._bills = bills
+
+    async def add(self, bill: Bill) -> None:
+        self._bills[bill.id] = copy.deepcopy(bill)
+
+    async def get(self, owner_id: UUID, bill_id: UUID) -> Bill | None:
+        bill = self._bills.get(bill_id)
+        return copy.deepcopy(bill) if bill is not None and bill.owner_id == owner_id else None
+
+    async def list(self, owner_id: UUID, query: BillQuery) -> Sequence[Bill]:
+        def keep(b: Bill) -> bool:
+            d = b.details
+            return (
+                b.owner_id == owner_id
+                and (query.payment_status is None or d.payment_status == query.payment_status)
+                and (query.due_before is None or d.due_date <= query.due_before)
+                and (query.due_after is None or d.due_date >= query.due_after)
+                and (query.after is None or (d.due_date, str(b.id)) > (query.after.due_date, str(query.after.id)))
+            )
+
+        found = sorted((b for b in self._bills.values() if keep(b)), key=lambda b: (b.details.due_date, str(b.id)))
+        return copy.deepcopy(found[: query.limit] if query.limit is not None else found)
+
+    async def update(self, bill: Bill) -> None:
+        self._bills[bill.id] = copy.deepcopy(bill)
+
+    async def delete(self, owner_id: UUID, bill_id: UUID) -> bool:
+        bill = self._bills.get(bill_id)
+        if bill is None or bill.owner_id != owner_id:
+            return False
+        del self._bills[bill_id]
+        return True
+
+
+class FakeUnitOfWork:
+    """Works on a copy of the tables; commit publishes the copy, anything else discards it."""
+
+    def __init__(self, tables: Tables) -> None:
+        self._tables = tables
+
+    async def __aenter__(self) -> Self:
+        if self._tables.down:
+            raise ServiceUnavailable("fake database is down")
+        self._users = copy.deepcopy(self._tables.users)
+        self._bills = copy.deepcopy(self._tables.bills)
+        self.users = FakeUserRepository(self._users)
+        self.bills = FakeBillRepository(self._bills)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._users = self._bills = None  # type: ignore[assignment]
+
+    async def commit(self) -> None:
+        self._tables.users = copy.deepcopy(self._users)
+        self._tables.bills = copy.deepcopy(self._bills)
+        self._tables.commits += 1
+
+    async def rollback(self) -> None:
+        self._users = copy.deepcopy(self._tables.users)
+        self._bills = copy.deepcopy(self._tables.bills)

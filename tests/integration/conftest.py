@@ -1,0 +1,74 @@
+"""Real parts: MariaDB/MySQL (started by `make test`) and SQLite files, migrated by Alembic."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from dependency_injector import providers
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from billing.adapters.security.hasher import Argon2PasswordHasher, CachingPasswordHasher
+from billing.adapters.sql.engine import create_engine
+from billing.adapters.sql.migrate import upgrade_to_head
+from billing.adapters.sql.tables import metadata
+from billing.config import Settings
+from billing.container import Container
+
+MYSQL_URL = os.environ.get(
+    "BILLING_TEST_MYSQL_URL", "mysql+aiomysql://billing_test:billing_test@127.0.0.1:3306/billing_test"
+)
+
+
+@pytest.fixture(scope="session")
+def mysql_url() -> str:
+    try:
+        upgrade_to_head(MYSQL_URL)
+    except Exception as exc:  # noqa: BLE001 - turn any connection failure into one clear line
+        pytest.fail(f"MariaDB/MySQL at {MYSQL_URL.split('@')[-1]} is not usable ({exc.__class__.__name__}: {exc}); "
+                    "run `make mariadb` or set BILLING_TEST_MYSQL_URL", pytrace=False)
+    return MYSQL_URL
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path: Path = tmp_path_factory.mktemp("sqlite") / "billing.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade_to_head(url)
+    return url
+
+
+@pytest.fixture(params=["mariadb", "sqlite"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    return request.getfixturevalue("mysql_url" if request.param == "mariadb" else "sqlite_url")
+
+
+async def wipe(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            await conn.execute(sa.delete(table))
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    await wipe(engine)
+    yield engine
+    await engine.dispose()
+
+
+def fast_hasher() -> CachingPasswordHasher:
+    """Real Argon2id/bcrypt code with cheap parameters, so tests spend seconds, not minutes."""
+    return CachingPasswordHasher(Argon2PasswordHasher(time_cost=1, memory_cost=1024))
+
+
+@pytest.fixture
+async def real_container(database_url: str) -> AsyncIterator[Container]:
+    container = Container(settings=Settings(database_url=database_url, public_base_url="https://billing.test"))
+    container.password_hasher.override(providers.Singleton(fast_hasher))
+    await wipe(container.engine())
+    yield container
+    await container.engine().dispose()

@@ -1,0 +1,113 @@
+"""Repositories and the unit of work on real MariaDB and SQLite, migrated by Alembic."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from uuid import uuid4
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from billing.adapters.sql.tables import metadata
+from billing.adapters.sql.unit_of_work import SqlUnitOfWork
+from billing.domain.model import Bill, BillCursor, BillDetails, BillQuery, EmailAlreadyRegistered, PaymentStatus, User
+
+NOW = datetime(2026, 11, 24, 9, 30, 0, 123000, tzinfo=UTC)
+
+
+def a_user(email: str = "jo@example.com") -> User:
+    return User(id=uuid4(), first_name="Jo", last_name="Doe", email_address=email, password_hash="$argon2id$x",
+                account_created=NOW, account_updated=NOW)
+
+
+def a_bill(owner: User, due: date = date(2026, 12, 1), amount: str = "999999999.99", status: str = "due") -> Bill:
+    details = BillDetails(vendor="Ström AG ⚡", bill_date=date(2026, 11, 1), due_date=due, amount_due=Decimal(amount),
+                          currency="EUR", categories=("énergie", "home"), payment_status=PaymentStatus(status))
+    return Bill(id=uuid4(), owner_id=owner.id, created_ts=NOW, updated_ts=NOW, details=details)
+
+
+async def test_migrations_match_the_table_definitions(engine) -> None:
+    async with engine.connect() as conn:
+        diff = await conn.run_sync(lambda sync: compare_metadata(MigrationContext.configure(sync), metadata))
+    assert diff == []
+
+
+async def test_user_and_bill_round_trip_exactly(engine) -> None:
+    user = a_user()
+    bill = a_bill(user)
+    async with SqlUnitOfWork(engine) as uow:
+        await uow.users.add(user)
+        await uow.bills.add(bill)
+        await uow.commit()
+    async with SqlUnitOfWork(engine) as uow:
+        assert await uow.users.get_by_email("jo@example.com") == user
+        stored = await uow.bills.get(user.id, bill.id)
+    assert stored == bill
+    assert stored.details.amount_due == Decimal("999999999.99")
+    assert stored.created_ts.tzinfo is UTC and stored.created_ts.microsecond == 123000
+
+
+async def test_duplicate_email_rejected_by_the_unique_index(engine) -> None:
+    async with SqlUnitOfWork(engine) as uow:
+        await uow.users.add(a_user())
+        await uow.commit()
+    async with SqlUnitOfWork(engine) as uow:
+        with pytest.raises(EmailAlreadyRegistered):
+            await uow.users.add(a_user())
+
+
+async def test_leaving_without_commit_rolls_back(engine) -> None:
+    user = a_user()
+    async with SqlUnitOfWork(engine) as uow:
+        await uow.users.add(user)
+    async with SqlUnitOfWork(engine) as uow:
+        assert await uow.users.get(user.id) is None
+
+
+async def test_error_inside_the_block_rolls_back(engine) -> None:
+    user = a_user()
+    with pytest.raises(RuntimeError):
+        async with SqlUnitOfWork(engine) as uow:
+            await uow.users.add(user)
+            raise RuntimeError("boom")
+    async with SqlUnitOfWork(engine) as uow:
+        assert await uow.users.get(user.id) is None
+
+
+async def test_listing_filters_orders_and_pages(engine) -> None:
+    owner, other = a_user(), a_user("other@example.com")
+    bills = [a_bill(owner, date(2026, 12, d), status=s) for d, s in ((3, "due"), (1, "paid"), (3, "due"), (9, "past_due"))]
+    async with SqlUnitOfWork(engine) as uow:
+        await uow.users.add(owner)
+        await uow.users.add(other)
+        for bill in [*bills, a_bill(other)]:
+            await uow.bills.add(bill)
+        await uow.commit()
+    async with SqlUnitOfWork(engine) as uow:
+        everything = await uow.bills.list(owner.id, BillQuery())
+        expected = sorted(bills, key=lambda b: (b.details.due_date, str(b.id)))
+        assert [b.id for b in everything] == [b.id for b in expected]
+        after = BillCursor(expected[1].details.due_date, expected[1].id)
+        page = await uow.bills.list(owner.id, BillQuery(limit=2, after=after))
+        assert [b.id for b in page] == [b.id for b in expected[2:4]]
+        unpaid = await uow.bills.list(owner.id, BillQuery(payment_status=PaymentStatus.DUE, due_before=date(2026, 12, 3)))
+        assert {b.id for b in unpaid} == {bills[0].id, bills[2].id}
+
+
+async def test_update_and_delete_are_scoped_to_the_owner(engine) -> None:
+    owner, other = a_user(), a_user("other@example.com")
+    bill = a_bill(owner)
+    async with SqlUnitOfWork(engine) as uow:
+        await uow.users.add(owner)
+        await uow.users.add(other)
+        await uow.bills.add(bill)
+        await uow.commit()
+    async with SqlUnitOfWork(engine) as uow:
+        assert not await uow.bills.delete(other.id, bill.id)
+        assert await uow.bills.get(other.id, bill.id) is None
+        assert await uow.bills.delete(owner.id, bill.id)
+        await uow.commit()
+    async with SqlUnitOfWork(engine) as uow:
+        assert await uow.bills.get(owner.id, bill.id) is None

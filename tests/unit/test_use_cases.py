@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from uuid import uuid4
+
+import pytest
+
+from billing.domain.model import AuthenticationFailed, BillQuery, NotFound, ServiceUnavailable, User, ValidationFailed
+from billing.domain.use_cases.authenticate import Authenticate, Credentials
+from billing.domain.use_cases.create_bill import CreateBill, CreateBillCommand
+from billing.domain.use_cases.delete_bill import DeleteBill, DeleteBillCommand
+from billing.domain.use_cases.get_bill import GetBill, GetBillCommand
+from billing.domain.use_cases.list_bills import ListBills, ListBillsCommand
+from billing.domain.use_cases.register_user import RegisterUser, RegisterUserCommand
+from billing.domain.use_cases.update_bill import UpdateBill, UpdateBillCommand
+from billing.domain.use_cases.update_profile import UpdateProfile, UpdateProfileCommand
+from tests.fakes import FakeClock, FakePasswordHasher, FakeUnitOfWork, Tables
+
+PASSWORD = "Abcd1234!"
+BILL = {"vendor": "Acme", "bill_date": "2026-11-01", "due_date": "2026-11-20", "amount_due": Decimal("10.5"),
+        "payment_status": "due"}
+
+
+@pytest.fixture
+def uow(tables: Tables) -> FakeUnitOfWork:
+    return FakeUnitOfWork(tables)
+
+
+async def register(uow: FakeUnitOfWork, hasher: FakePasswordHasher, clock: FakeClock, email: str = "Jo@Example.com") -> User:
+    fields = {"first_name": "Jo", "last_name": "Doe", "email_address": email, "password": PASSWORD}
+    return await RegisterUser(uow, hasher, clock).execute(RegisterUserCommand(fields=fields))
+
+
+async def test_user_stored_with_lower_case_email_and_hash_when_registered(uow, hasher, clock, tables) -> None:
+    user = await register(uow, hasher, clock)
+    stored = tables.users[user.id]
+    assert stored.email_address == "jo@example.com"
+    assert stored.password_hash == f"fake${PASSWORD}"
+    assert stored.account_created == clock.now()
+
+
+async def test_registration_refused_when_email_taken_in_any_case(uow, hasher, clock, tables) -> None:
+    await register(uow, hasher, clock)
+    with pytest.raises(ValidationFailed) as exc:
+        await register(uow, hasher, clock, email="JO@EXAMPLE.COM")
+    assert [e.field for e in exc.value.errors] == ["email_address"]
+    assert len(tables.users) == 1
+
+
+async def test_authenticate_matches_email_case_insensitively(uow, hasher, clock) -> None:
+    user = await register(uow, hasher, clock)
+    found = await Authenticate(uow, hasher, clock).execute(Credentials(email_address="JO@example.com", password=PASSWORD))
+    assert found.id == user.id
+
+
+@pytest.mark.parametrize(("email", "password"), [("jo@example.com", "Wrong123!"), ("nobody@example.com", PASSWORD), ("not an email", PASSWORD)])
+async def test_authenticate_fails_when_credentials_do_not_match(uow, hasher, clock, email, password) -> None:
+    await register(uow, hasher, clock)
+    with pytest.raises(AuthenticationFailed):
+        await Authenticate(uow, hasher, clock).execute(Credentials(email_address=email, password=password))
+
+
+async def test_unknown_account_still_costs_a_verification(uow, hasher, clock) -> None:
+    with pytest.raises(AuthenticationFailed):
+        await Authenticate(uow, hasher, clock).execute(Credentials(email_address="ghost@example.com", password=PASSWORD))
+    assert hasher.decoy_checks == 1
+
+
+async def test_legacy_hash_replaced_after_successful_login(uow, hasher, clock, tables) -> None:
+    user = await register(uow, hasher, clock)
+    tables.users[user.id].password_hash = f"legacy${PASSWORD}"
+    clock.advance(minutes=5)
+    await Authenticate(uow, hasher, clock).execute(Credentials(email_address="jo@example.com", password=PASSWORD))
+    assert tables.users[user.id].password_hash == f"fake${PASSWORD}"
+    assert tables.users[user.id].account_updated == clock.now()
+
+
+async def test_old_password_refused_when_profile_changes_it(uow, hasher, clock) -> None:
+    user = await register(uow, hasher, clock)
+    command = UpdateProfileCommand(user=user, fields={"password": "Newpass99$", "last_name": "Roe"})
+    updated = await UpdateProfile(uow, hasher, clock).execute(command)
+    assert updated.last_name == "Roe" and updated.first_name == "Jo"
+    authenticate = Authenticate(uow, hasher, clock)
+    with pytest.raises(AuthenticationFailed):
+        await authenticate.execute(Credentials(email_address="jo@example.com", password=PASSWORD))
+    assert (await authenticate.execute(Credentials(email_address="jo@example.com", password="Newpass99$"))).id == user.id
+
+
+async def test_bill_lifecycle_when_owner_creates_updates_and_deletes(uow, clock, tables) -> None:
+    owner = uuid4()
+    bill = await CreateBill(uow, clock).execute(CreateBillCommand(owner_id=owner, fields=BILL))
+    assert tables.bills[bill.id].details.amount_due == Decimal("10.50")
+    clock.advance(seconds=3)
+    await UpdateBill(uow, clock).execute(UpdateBillCommand(owner_id=owner, bill_id=bill.id, fields=BILL | {"vendor": "Other"}))
+    fetched = await GetBill(uow).execute(GetBillCommand(owner_id=owner, bill_id=bill.id))
+    assert fetched.details.vendor == "Other" and fetched.updated_ts > fetched.created_ts
+    await DeleteBill(uow).execute(DeleteBillCommand(owner_id=owner, bill_id=bill.id))
+    assert tables.bills == {}
+
+
+async def test_another_owners_bill_is_not_found_for_every_operation(uow, clock, tables) -> None:
+    bill = await CreateBill(uow, clock).execute(CreateBillCommand(owner_id=uuid4(), fields=BILL))
+    stranger = uuid4()
+    with pytest.raises(NotFound):
+        await GetBill(uow).execute(GetBillCommand(owner_id=stranger, bill_id=bill.id))
+    with pytest.raises(NotFound):
+        await UpdateBill(uow, clock).execute(UpdateBillCommand(owner_id=stranger, bill_id=bill.id, fields=BILL))
+    with pytest.raises(NotFound):
+        await DeleteBill(uow).execute(DeleteBillCommand(owner_id=stranger, bill_id=bill.id))
+    assert bill.id in tables.bills
+
+
+async def test_invalid_bill_writes_nothing(uow, clock, tables) -> None:
+    with pytest.raises(ValidationFailed):
+        await CreateBill(uow, clock).execute(CreateBillCommand(owner_id=uuid4(), fields=BILL | {"amount_due": Decimal("0")}))
+    assert tables.bills == {} and tables.commits == 0
+
+
+async def test_pages_cover_every_bill_once_in_due_date_order(uow, clock) -> None:
+    owner = uuid4()
+    for day in (5, 1, 3, 3, 9, 2, 7):
+        await CreateBill(uow, clock).execute(CreateBillCommand(owner_id=owner, fields=BILL | {"bill_date": "2026-01-01", "due_date": f"2026-01-0{day}"}))
+    seen = []
+    query: BillQuery | None = BillQuery(limit=3)
+    while query is not None:
+        page = await ListBills(uow).execute(ListBillsCommand(owner_id=owner, query=query))
+        seen.extend(page.bills)
+        query = page.next
+    assert [b.details.due_date.day for b in seen] == [1, 2, 3, 3, 5, 7, 9]
+    assert len({b.id for b in seen}) == 7
+
+
+async def test_filters_select_status_and_due_window(uow, clock) -> None:
+    owner = uuid4()
+    for due, status in (("2026-01-02", "paid"), ("2026-01-05", "due"), ("2026-01-09", "due")):
+        await CreateBill(uow, clock).execute(CreateBillCommand(owner_id=owner, fields=BILL | {"bill_date": "2026-01-01", "due_date": due, "payment_status": status}))
+    query = BillQuery.from_params({"payment_status": "due", "due_before": "2026-01-06", "due_after": "2026-01-01"})
+    page = await ListBills(uow).execute(ListBillsCommand(owner_id=owner, query=query))
+    assert [b.details.due_date for b in page.bills] == [date(2026, 1, 5)]
+    assert page.next is None
+
+
+async def test_database_down_surfaces_as_service_unavailable(uow, clock, tables) -> None:
+    tables.down = True
+    with pytest.raises(ServiceUnavailable):
+        await CreateBill(uow, clock).execute(CreateBillCommand(owner_id=uuid4(), fields=BILL))
