@@ -28,7 +28,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 
-PIP_PLATFORM = ("--platform", "manylinux_2_34_x86_64", "--implementation", "cp", "--python-version", "3.11")
+# pip does not widen a --platform tag to older glibc versions, so every acceptable one is listed
+# (AL2023 has glibc 2.34; manylinux2014 stands for manylinux_2_17 and pip expands it to 2010/1).
+PIP_PLATFORM = (
+    "--platform", "manylinux_2_34_x86_64", "--platform", "manylinux_2_28_x86_64",
+    "--platform", "manylinux2014_x86_64", "--implementation", "cp", "--python-version", "3.11",
+)
 
 # (source directory, name inside the bundle, file mode)
 TREES = (
