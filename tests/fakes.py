@@ -137,3 +137,21 @@ class FakeUnitOfWork:
     async def rollback(self) -> None:
         self._users = copy.deepcopy(self._tables.users)
         self._bills = copy.deepcopy(self._tables.bills)
+
+
+class FakeMetrics:
+    """Records what was emitted: counters summed by (name, sorted tags), timings listed."""
+
+    def __init__(self) -> None:
+        self.counters: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
+        self.timings: list[tuple[str, float, dict[str, str]]] = []
+
+    def increment(self, name: str, value: int = 1, tags: dict[str, str] | None = None) -> None:
+        key = (name, tuple(sorted((tags or {}).items())))
+        self.counters[key] = self.counters.get(key, 0) + value
+
+    def timing(self, name: str, milliseconds: float, tags: dict[str, str] | None = None) -> None:
+        self.timings.append((name, milliseconds, dict(tags or {})))
+
+    def count(self, name: str) -> int:
+        return sum(v for (n, _), v in self.counters.items() if n == name)

@@ -8,6 +8,7 @@ from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from billing.adapters.clock import SystemClock
+from billing.adapters.null_metrics import NullMetrics
 from billing.adapters.security.hasher import Argon2PasswordHasher, CachingPasswordHasher
 from billing.adapters.sql.engine import create_engine, database_answers
 from billing.adapters.sql.migrate import upgrade_to_head
@@ -39,6 +40,7 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     clock = providers.Singleton(SystemClock)
+    metrics = providers.Singleton(NullMetrics)
     engine = providers.Singleton(
         create_engine, settings.provided.database_url, pool_size=settings.provided.db_pool_size
     )

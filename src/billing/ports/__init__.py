@@ -1,7 +1,8 @@
 """Ports: the protocols the core needs from the outside world. Adapters implement them."""
 
 from billing.ports.clock import Clock
+from billing.ports.metrics import Metrics, Tags
 from billing.ports.passwords import PasswordHasher
 from billing.ports.unit_of_work import BillRepository, UnitOfWork, UserRepository
 
-__all__ = ["BillRepository", "Clock", "PasswordHasher", "UnitOfWork", "UserRepository"]
+__all__ = ["BillRepository", "Clock", "Metrics", "PasswordHasher", "Tags", "UnitOfWork", "UserRepository"]
