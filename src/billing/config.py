@@ -52,6 +52,12 @@ def _text(raw: str) -> str:
     return raw
 
 
+def _readable_file(raw: str) -> str:
+    if not os.path.isfile(raw) or not os.access(raw, os.R_OK):
+        raise ValueError("must name a readable file")
+    return raw
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """Every setting, with its default. README lists them; keep the two in step."""
@@ -59,6 +65,7 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     database_url: str = "sqlite+aiosqlite:///./var/billing.db"
+    database_ssl_ca: str = ""  # CA bundle file; when set, MySQL connections use verified TLS
     public_base_url: str = ""  # default: http://{http_host}:{http_port}
     log_level: str = "INFO"
     db_pool_size: int = 10
@@ -94,6 +101,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "http_host": _text,
     "http_port": _port,
     "database_url": _database_url,
+    "database_ssl_ca": _readable_file,
     "public_base_url": _http_url,
     "log_level": _log_level,
     "db_pool_size": _positive_int,

@@ -42,7 +42,10 @@ class Container(containers.DeclarativeContainer):
     clock = providers.Singleton(SystemClock)
     metrics = providers.Singleton(NullMetrics)
     engine = providers.Singleton(
-        create_engine, settings.provided.database_url, pool_size=settings.provided.db_pool_size
+        create_engine,
+        settings.provided.database_url,
+        pool_size=settings.provided.db_pool_size,
+        ssl_ca=settings.provided.database_ssl_ca,
     )
     engine_lifetime = providers.Resource(_disposing, engine)
     password_hasher = providers.Singleton(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import sqlalchemy as sa
@@ -9,7 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
-def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 10, ssl_ca: str = "", echo: bool = False) -> AsyncEngine:
     """An engine for `url`. MySQL: pre-ping (a server-closed connection would fail the next query
     with error 2013), bounded waits so a dead database gives an error in seconds, not a hang."""
     parsed = make_url(url)
@@ -26,6 +27,9 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
             "isolation_level": "READ COMMITTED",
             "connect_args": {"connect_timeout": 2},
         }
+        if ssl_ca:
+            # aiomysql wants an SSLContext; a URL parameter would reach it as a useless dict.
+            options["connect_args"]["ssl"] = ssl.create_default_context(cafile=ssl_ca)
     elif parsed.get_backend_name() == "sqlite":
         options |= {"connect_args": {"timeout": 5}}
     engine = create_async_engine(parsed, **options)

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import pytest
+
+from billing.config import ConfigError, Settings
+
+
+def test_defaults_when_nothing_is_set() -> None:
+    settings = Settings.from_env({})
+    assert (settings.http_host, settings.http_port) == ("127.0.0.1", 8080)
+    assert settings.database_url == "sqlite+aiosqlite:///./var/billing.db"
+    assert settings.base_url == "http://127.0.0.1:8080"
+
+
+def test_values_read_from_billing_variables_only() -> None:
+    settings = Settings.from_env({"BILLING_HTTP_PORT": "9000", "HTTP_PORT": "1", "BILLING_LOG_LEVEL": "debug",
+                                  "BILLING_PUBLIC_BASE_URL": "https://bills.example.com/"})
+    assert settings.http_port == 9000 and settings.log_level == "DEBUG"
+    assert settings.base_url == "https://bills.example.com"
+
+
+@pytest.mark.parametrize(("name", "value"), [("BILLING_HTTP_PORT", "70000"), ("BILLING_HTTP_PORT", "x"),
+                                             ("BILLING_DATABASE_URL", "postgres://x"), ("BILLING_LOG_LEVEL", "LOUD"),
+                                             ("BILLING_PUBLIC_BASE_URL", "bills.example.com"),
+                                             ("BILLING_DATABASE_SSL_CA", "/nonexistent/ca.pem")])
+def test_bad_value_named_in_one_line(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        Settings.from_env({name: value})
+    assert str(exc.value).startswith(f"{name}=") and "\n" not in str(exc.value)
