@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import AsyncIterator
 
 import pytest
 from dependency_injector import providers
 
 from billing.config import Settings
 from billing.container import Container
-from tests.fakes import FakeClock, FakePasswordHasher, FakeUnitOfWork, Tables
+from tests.fakes import FakeClock, FakeFileStore, FakePasswordHasher, FakeUnitOfWork, Tables
 
 PASSWORD = "Abcd1234!"
 
@@ -35,12 +36,23 @@ def hasher() -> FakePasswordHasher:
 
 
 @pytest.fixture
-def fake_container(tables: Tables, clock: FakeClock, hasher: FakePasswordHasher) -> Container:
+def file_store() -> FakeFileStore:
+    return FakeFileStore()
+
+
+async def _nothing_to_open() -> AsyncIterator[None]:
+    yield
+
+
+@pytest.fixture
+def fake_container(tables: Tables, clock: FakeClock, hasher: FakePasswordHasher, file_store: FakeFileStore) -> Container:
     """The production container with every port overridden by a fake (no I/O at all)."""
     container = Container(settings=Settings(public_base_url="https://billing.test"))
     container.uow.override(providers.Factory(FakeUnitOfWork, tables))
     container.password_hasher.override(providers.Object(hasher))
     container.clock.override(providers.Object(clock))
+    container.file_store.override(providers.Object(file_store))
+    container.aws_clients_lifetime.override(providers.Resource(_nothing_to_open))
 
     async def database_ready() -> bool:
         return not tables.down

@@ -10,7 +10,15 @@ from types import TracebackType
 from typing import Self
 from uuid import UUID
 
-from billing.domain.model import Bill, BillQuery, EmailAlreadyRegistered, ServiceUnavailable, User
+from billing.domain.model import (
+    Attachment,
+    Bill,
+    BillQuery,
+    Conflict,
+    EmailAlreadyRegistered,
+    ServiceUnavailable,
+    User,
+)
 
 
 class FakeClock:
@@ -52,6 +60,7 @@ class Tables:
     bills: dict[UUID, Bill] = field(default_factory=dict)
     commits: int = 0
     down: bool = False  # simulate an unreachable database
+    fail_attachment_insert: bool = False
 
 
 class FakeUserRepository:
@@ -109,6 +118,29 @@ class FakeBillRepository:
         return True
 
 
+class FakeAttachmentRepository:
+    """Attachments live on their bill in the fake tables, as the SQL join returns them."""
+
+    def __init__(self, bills: dict[UUID, Bill]) -> None:
+        self._bills = bills
+        self.fail_next_add = False  # simulate the database failing after the upload
+
+    async def add(self, attachment: Attachment) -> None:
+        if self.fail_next_add:
+            raise ServiceUnavailable("fake database failed the insert")
+        bill = self._bills[attachment.bill_id]
+        if bill.attachment is not None:
+            raise Conflict("the bill already has an attachment")
+        bill.attachment = attachment
+
+    async def delete(self, bill_id: UUID, attachment_id: UUID) -> bool:
+        bill = self._bills.get(bill_id)
+        if bill is None or bill.attachment is None or bill.attachment.id != attachment_id:
+            return False
+        bill.attachment = None
+        return True
+
+
 class FakeUnitOfWork:
     """Works on a copy of the tables; commit publishes the copy, anything else discards it."""
 
@@ -122,6 +154,8 @@ class FakeUnitOfWork:
         self._bills = copy.deepcopy(self._tables.bills)
         self.users = FakeUserRepository(self._users)
         self.bills = FakeBillRepository(self._bills)
+        self.attachments = FakeAttachmentRepository(self._bills)
+        self.attachments.fail_next_add = self._tables.fail_attachment_insert
         return self
 
     async def __aexit__(
@@ -155,3 +189,27 @@ class FakeMetrics:
 
     def count(self, name: str) -> int:
         return sum(v for (n, _), v in self.counters.items() if n == name)
+
+
+class FakeFileStore:
+    """Objects in a dict; `put` consumes the stream like S3 would, keeping nothing on failure."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, tuple[bytes, str]] = {}
+        self.down = False
+
+    async def put(self, key: str, chunks, *, content_type: str) -> None:  # type: ignore[no-untyped-def]
+        if self.down:
+            raise ServiceUnavailable("fake storage is down")
+        data = bytearray()
+        async for chunk in chunks:  # an exception here leaves nothing stored, as the port promises
+            data += chunk
+        self.objects[key] = (bytes(data), content_type)
+
+    async def delete(self, key: str) -> None:
+        if self.down:
+            raise ServiceUnavailable("fake storage is down")
+        self.objects.pop(key, None)
+
+    async def download_url(self, key: str, file_name: str) -> str:
+        return f"https://files.test/{key}?name={file_name}"

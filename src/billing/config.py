@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -52,6 +53,25 @@ def _text(raw: str) -> str:
     return raw
 
 
+def _aws_region(raw: str) -> str:
+    if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", raw):
+        raise ValueError("must be an AWS region such as us-east-1")
+    return raw
+
+
+def _bucket_name(raw: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", raw):
+        raise ValueError("must be a valid S3 bucket name (3-63 lower-case letters, digits, dots, hyphens)")
+    return raw
+
+
+def _presign_expiry(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= 604800:
+        raise ValueError("must be 1 to 604800 seconds (S3's limit for s3v4 pre-signed URLs)")
+    return value
+
+
 def _readable_file(raw: str) -> str:
     if not os.path.isfile(raw) or not os.access(raw, os.R_OK):
         raise ValueError("must name a readable file")
@@ -70,6 +90,12 @@ class Settings:
     log_level: str = "INFO"
     db_pool_size: int = 10
     credential_cache_seconds: int = 60
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str = ""  # empty: AWS itself; `billing local` points it at the emulator
+    s3_bucket: str = "billing-attachments"
+    presign_expiry_seconds: int = 300
+    max_upload_bytes: int = 20 * 1024 * 1024
+    local_aws_port: int = 4566
 
     @property
     def base_url(self) -> str:
@@ -106,4 +132,10 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "log_level": _log_level,
     "db_pool_size": _positive_int,
     "credential_cache_seconds": _positive_int,
+    "aws_region": _aws_region,
+    "aws_endpoint_url": _http_url,
+    "s3_bucket": _bucket_name,
+    "presign_expiry_seconds": _presign_expiry,
+    "max_upload_bytes": _positive_int,
+    "local_aws_port": _port,
 }

@@ -7,6 +7,9 @@ from collections.abc import AsyncIterator
 from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from billing.adapters.aws.bootstrap import ensure_bucket
+from billing.adapters.aws.clients import AwsClients
+from billing.adapters.aws.s3_file_store import S3FileStore
 from billing.adapters.clock import SystemClock
 from billing.adapters.null_metrics import NullMetrics
 from billing.adapters.security.hasher import Argon2PasswordHasher, CachingPasswordHasher
@@ -14,9 +17,12 @@ from billing.adapters.sql.engine import create_engine, database_answers
 from billing.adapters.sql.migrate import upgrade_to_head
 from billing.adapters.sql.unit_of_work import SqlUnitOfWork
 from billing.config import Settings
+from billing.domain.use_cases.attach_file import AttachFile
 from billing.domain.use_cases.authenticate import Authenticate
 from billing.domain.use_cases.create_bill import CreateBill
+from billing.domain.use_cases.delete_attachment import DeleteAttachment
 from billing.domain.use_cases.delete_bill import DeleteBill
+from billing.domain.use_cases.get_attachment import GetAttachment
 from billing.domain.use_cases.get_bill import GetBill
 from billing.domain.use_cases.list_bills import ListBills
 from billing.domain.use_cases.register_user import RegisterUser
@@ -31,6 +37,14 @@ async def _disposing(engine: AsyncEngine) -> AsyncIterator[None]:
         yield
     finally:
         await engine.dispose()
+
+
+async def _opened(clients: AwsClients) -> AsyncIterator[None]:
+    await clients.open()
+    try:
+        yield
+    finally:
+        await clients.close()
 
 
 class Container(containers.DeclarativeContainer):
@@ -55,16 +69,30 @@ class Container(containers.DeclarativeContainer):
     )
     uow = providers.Factory(SqlUnitOfWork, engine)
 
+    aws_clients = providers.Singleton(
+        AwsClients, settings.provided.aws_region, settings.provided.aws_endpoint_url, services=("s3",)
+    )
+    aws_clients_lifetime = providers.Resource(_opened, aws_clients)
+    file_store = providers.Singleton(
+        S3FileStore, aws_clients, settings.provided.s3_bucket, settings.provided.presign_expiry_seconds
+    )
+
     # Operations
     database_ready = providers.Callable(database_answers, engine)
     migrate = providers.Callable(upgrade_to_head, settings.provided.database_url)
+    bootstrap = providers.Callable(
+        ensure_bucket, aws_clients, settings.provided.s3_bucket, settings.provided.aws_region
+    )
 
     # Use cases
     authenticate = providers.Factory(Authenticate, uow, password_hasher, clock)
     register_user = providers.Factory(RegisterUser, uow, password_hasher, clock)
     update_profile = providers.Factory(UpdateProfile, uow, password_hasher, clock)
     create_bill = providers.Factory(CreateBill, uow, clock)
-    get_bill = providers.Factory(GetBill, uow)
-    list_bills = providers.Factory(ListBills, uow)
+    get_bill = providers.Factory(GetBill, uow, file_store)
+    list_bills = providers.Factory(ListBills, uow, file_store)
     update_bill = providers.Factory(UpdateBill, uow, clock)
-    delete_bill = providers.Factory(DeleteBill, uow)
+    delete_bill = providers.Factory(DeleteBill, uow, file_store)
+    attach_file = providers.Factory(AttachFile, uow, file_store, clock, settings.provided.max_upload_bytes)
+    get_attachment = providers.Factory(GetAttachment, uow, file_store)
+    delete_attachment = providers.Factory(DeleteAttachment, uow, file_store)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,12 @@ from billing.adapters.sql.migrate import upgrade_to_head
 from billing.adapters.sql.tables import metadata
 from billing.config import Settings
 from billing.container import Container
+from billing.entrypoints.local_aws import LocalAwsEmulator
+
+# Never let a developer's real AWS credentials reach the emulator (or AWS) from the tests.
+os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+os.environ.pop("AWS_SESSION_TOKEN", None)
+os.environ.pop("AWS_PROFILE", None)
 
 MYSQL_URL = os.environ.get(
     "BILLING_TEST_MYSQL_URL", "mysql+aiomysql://billing_test:billing_test@127.0.0.1:3306/billing_test"
@@ -31,6 +39,19 @@ def mysql_url() -> str:
         pytest.fail(f"MariaDB/MySQL at {MYSQL_URL.split('@')[-1]} is not usable ({exc.__class__.__name__}: {exc}); "
                     "run `make mariadb` or set BILLING_TEST_MYSQL_URL", pytrace=False)
     return MYSQL_URL
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def aws_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """moto in server mode, over HTTP, as `billing local` runs it (moto's decorators do not patch aioboto3)."""
+    with LocalAwsEmulator(free_port(), tmp_path_factory.mktemp("moto") / "moto.log") as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="session")
@@ -65,10 +86,21 @@ def fast_hasher() -> CachingPasswordHasher:
     return CachingPasswordHasher(Argon2PasswordHasher(time_cost=1, memory_cost=1024))
 
 
-@pytest.fixture
-async def real_container(database_url: str) -> AsyncIterator[Container]:
-    container = Container(settings=Settings(database_url=database_url, public_base_url="https://billing.test"))
+def make_container(database_url: str, aws_endpoint: str, **settings: object) -> Container:
+    """The production container on real MariaDB/SQLite and moto, with its own bucket."""
+    bucket = f"test-{uuid.uuid4().hex[:20]}"
+    container = Container(settings=Settings(database_url=database_url, public_base_url="https://billing.test",
+                                            aws_endpoint_url=aws_endpoint, s3_bucket=bucket, **settings))
     container.password_hasher.override(providers.Singleton(fast_hasher))
+    return container
+
+
+@pytest.fixture
+async def real_container(database_url: str, aws_endpoint: str) -> AsyncIterator[Container]:
+    container = make_container(database_url, aws_endpoint)
     await wipe(container.engine())
+    await container.init_resources()
+    await container.bootstrap()
+    await container.shutdown_resources()
     yield container
     await container.engine().dispose()

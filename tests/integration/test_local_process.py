@@ -23,7 +23,8 @@ def free_port() -> int:
 
 async def test_local_mode_serves_the_api_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
-    env = os.environ | {"BILLING_HTTP_PORT": str(port), "BILLING_LOG_LEVEL": "WARNING"}
+    env = os.environ | {"BILLING_HTTP_PORT": str(port), "BILLING_LOG_LEVEL": "WARNING",
+                        "BILLING_LOCAL_AWS_PORT": str(free_port())}
     billing = Path(sys.executable).with_name("billing")
     process = subprocess.Popen([str(billing), "local"], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
@@ -47,6 +48,14 @@ async def test_local_mode_serves_the_api_and_stops_cleanly(tmp_path: Path) -> No
                     "payment_status": "due"}
             async with http.post(f"{base}/v1/bill", json=bill, headers=basic("e2e@example.com")) as response:
                 assert response.status == 201
+                bill_id = (await response.json())["id"]
+            upload = aiohttp.FormData()
+            upload.add_field("attachment", b"%PDF-1.4 e2e", filename="e2e.pdf")
+            async with http.post(f"{base}/v1/bill/{bill_id}/file", data=upload, headers=basic("e2e@example.com")) as response:
+                assert response.status == 201, await response.text()
+                url = (await response.json())["url"]
+            async with http.get(url) as response:  # served by the local AWS emulator
+                assert await response.read() == b"%PDF-1.4 e2e"
             async with http.get(f"{base}/v1/bills", headers=basic("e2e@example.com")) as response:
                 assert [b["amount_due"] for b in await response.json()] == [12.34]
             async with http.get(f"{base}/readyz") as response:

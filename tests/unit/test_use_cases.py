@@ -15,7 +15,7 @@ from billing.domain.use_cases.list_bills import ListBills, ListBillsCommand
 from billing.domain.use_cases.register_user import RegisterUser, RegisterUserCommand
 from billing.domain.use_cases.update_bill import UpdateBill, UpdateBillCommand
 from billing.domain.use_cases.update_profile import UpdateProfile, UpdateProfileCommand
-from tests.fakes import FakeClock, FakePasswordHasher, FakeUnitOfWork, Tables
+from tests.fakes import FakeClock, FakeFileStore, FakePasswordHasher, FakeUnitOfWork, Tables
 
 PASSWORD = "Abcd1234!"
 BILL = {"vendor": "Acme", "bill_date": "2026-11-01", "due_date": "2026-11-20", "amount_due": Decimal("10.5"),
@@ -93,9 +93,9 @@ async def test_bill_lifecycle_when_owner_creates_updates_and_deletes(uow, clock,
     assert tables.bills[bill.id].details.amount_due == Decimal("10.50")
     clock.advance(seconds=3)
     await UpdateBill(uow, clock).execute(UpdateBillCommand(owner_id=owner, bill_id=bill.id, fields=BILL | {"vendor": "Other"}))
-    fetched = await GetBill(uow).execute(GetBillCommand(owner_id=owner, bill_id=bill.id))
-    assert fetched.details.vendor == "Other" and fetched.updated_ts > fetched.created_ts
-    await DeleteBill(uow).execute(DeleteBillCommand(owner_id=owner, bill_id=bill.id))
+    fetched = await GetBill(uow, FakeFileStore()).execute(GetBillCommand(owner_id=owner, bill_id=bill.id))
+    assert fetched.bill.details.vendor == "Other" and fetched.bill.updated_ts > fetched.bill.created_ts
+    await DeleteBill(uow, FakeFileStore()).execute(DeleteBillCommand(owner_id=owner, bill_id=bill.id))
     assert tables.bills == {}
 
 
@@ -103,11 +103,11 @@ async def test_another_owners_bill_is_not_found_for_every_operation(uow, clock, 
     bill = await CreateBill(uow, clock).execute(CreateBillCommand(owner_id=uuid4(), fields=BILL))
     stranger = uuid4()
     with pytest.raises(NotFound):
-        await GetBill(uow).execute(GetBillCommand(owner_id=stranger, bill_id=bill.id))
+        await GetBill(uow, FakeFileStore()).execute(GetBillCommand(owner_id=stranger, bill_id=bill.id))
     with pytest.raises(NotFound):
         await UpdateBill(uow, clock).execute(UpdateBillCommand(owner_id=stranger, bill_id=bill.id, fields=BILL))
     with pytest.raises(NotFound):
-        await DeleteBill(uow).execute(DeleteBillCommand(owner_id=stranger, bill_id=bill.id))
+        await DeleteBill(uow, FakeFileStore()).execute(DeleteBillCommand(owner_id=stranger, bill_id=bill.id))
     assert bill.id in tables.bills
 
 
@@ -124,11 +124,11 @@ async def test_pages_cover_every_bill_once_in_due_date_order(uow, clock) -> None
     seen = []
     query: BillQuery | None = BillQuery(limit=3)
     while query is not None:
-        page = await ListBills(uow).execute(ListBillsCommand(owner_id=owner, query=query))
+        page = await ListBills(uow, FakeFileStore()).execute(ListBillsCommand(owner_id=owner, query=query))
         seen.extend(page.bills)
         query = page.next
-    assert [b.details.due_date.day for b in seen] == [1, 2, 3, 3, 5, 7, 9]
-    assert len({b.id for b in seen}) == 7
+    assert [v.bill.details.due_date.day for v in seen] == [1, 2, 3, 3, 5, 7, 9]
+    assert len({v.bill.id for v in seen}) == 7
 
 
 async def test_filters_select_status_and_due_window(uow, clock) -> None:
@@ -136,8 +136,8 @@ async def test_filters_select_status_and_due_window(uow, clock) -> None:
     for due, status in (("2026-01-02", "paid"), ("2026-01-05", "due"), ("2026-01-09", "due")):
         await CreateBill(uow, clock).execute(CreateBillCommand(owner_id=owner, fields=BILL | {"bill_date": "2026-01-01", "due_date": due, "payment_status": status}))
     query = BillQuery.from_params({"payment_status": "due", "due_before": "2026-01-06", "due_after": "2026-01-01"})
-    page = await ListBills(uow).execute(ListBillsCommand(owner_id=owner, query=query))
-    assert [b.details.due_date for b in page.bills] == [date(2026, 1, 5)]
+    page = await ListBills(uow, FakeFileStore()).execute(ListBillsCommand(owner_id=owner, query=query))
+    assert [v.bill.details.due_date for v in page.bills] == [date(2026, 1, 5)]
     assert page.next is None
 
 

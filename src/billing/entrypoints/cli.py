@@ -19,6 +19,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, default=1, help="processes sharing the port (default: 1)")
     commands.add_parser("migrate", help="upgrade the database schema to the newest revision")
     commands.add_parser("local", help="the embedded all-in-one (what `make run` starts)")
+    commands.add_parser("bootstrap", help="create the AWS resources (bucket...) if missing; idempotent")
     args = parser.parse_args(argv)
 
     try:
@@ -31,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "serve": lambda: _serve(settings),
         "migrate": lambda: _migrate(settings),
         "local": lambda: _local(settings),
+        "bootstrap": lambda: _bootstrap(settings),
     }
     return handlers[args.command]()
 
@@ -42,6 +44,20 @@ def _container(settings: Settings) -> Container:
 def _migrate(settings: Settings) -> int:
     _container(settings).migrate()
     print("billing: database schema is up to date", file=sys.stderr)
+    return 0
+
+
+def _bootstrap(settings: Settings) -> int:
+    async def bootstrap() -> None:
+        container = _container(settings)
+        await container.init_resources()
+        try:
+            await container.bootstrap()
+        finally:
+            await container.shutdown_resources()
+
+    asyncio.run(bootstrap())
+    print("billing: AWS resources are in place", file=sys.stderr)
     return 0
 
 

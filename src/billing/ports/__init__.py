@@ -1,8 +1,9 @@
 """Ports: the protocols the core needs from the outside world. Adapters implement them."""
 
 from billing.ports.clock import Clock
+from billing.ports.file_store import FileStore
 from billing.ports.metrics import Metrics, Tags
 from billing.ports.passwords import PasswordHasher
-from billing.ports.unit_of_work import BillRepository, UnitOfWork, UserRepository
+from billing.ports.unit_of_work import AttachmentRepository, BillRepository, UnitOfWork, UserRepository
 
-__all__ = ["BillRepository", "Clock", "Metrics", "PasswordHasher", "Tags", "UnitOfWork", "UserRepository"]
+__all__ = ["AttachmentRepository", "BillRepository", "Clock", "FileStore", "Metrics", "PasswordHasher", "Tags", "UnitOfWork", "UserRepository"]

@@ -5,7 +5,7 @@ from types import TracebackType
 from typing import Protocol, Self
 from uuid import UUID
 
-from billing.domain.model import Bill, BillQuery, User
+from billing.domain.model import Attachment, Bill, BillQuery, User
 
 
 class UserRepository(Protocol):
@@ -42,6 +42,18 @@ class BillRepository(Protocol):
         ...
 
 
+class AttachmentRepository(Protocol):
+    """Attachment metadata; at most one per bill. Bills returned by BillRepository carry theirs."""
+
+    async def add(self, attachment: Attachment) -> None:
+        """Store the metadata. Raises Conflict when the bill already has an attachment."""
+        ...
+
+    async def delete(self, bill_id: UUID, attachment_id: UUID) -> bool:
+        """Remove the metadata; False when there was none."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over the repositories.
 
@@ -52,6 +64,7 @@ class UnitOfWork(Protocol):
 
     users: UserRepository
     bills: BillRepository
+    attachments: AttachmentRepository
 
     async def __aenter__(self) -> Self: ...
 

@@ -10,8 +10,17 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing.adapters.sql.errors import database_errors
-from billing.adapters.sql.tables import bills, users
-from billing.domain.model import Bill, BillDetails, BillQuery, EmailAlreadyRegistered, PaymentStatus, User
+from billing.adapters.sql.tables import attachments, bills, users
+from billing.domain.model import (
+    Attachment,
+    Bill,
+    BillDetails,
+    BillQuery,
+    Conflict,
+    EmailAlreadyRegistered,
+    PaymentStatus,
+    User,
+)
 
 
 class _Repository:
@@ -51,12 +60,12 @@ class SqlBillRepository(_Repository):
         await self._execute(bills.insert().values(**_bill_row(bill)))
 
     async def get(self, owner_id: UUID, bill_id: UUID) -> Bill | None:
-        result = await self._execute(bills.select().where(bills.c.id == bill_id, bills.c.owner_id == owner_id))
+        result = await self._execute(_BILLS_WITH_ATTACHMENT.where(bills.c.id == bill_id, bills.c.owner_id == owner_id))
         row = result.one_or_none()
         return None if row is None else _bill(row)
 
     async def list(self, owner_id: UUID, query: BillQuery) -> Sequence[Bill]:
-        statement = bills.select().where(bills.c.owner_id == owner_id)
+        statement = _BILLS_WITH_ATTACHMENT.where(bills.c.owner_id == owner_id)
         if query.payment_status is not None:
             statement = statement.where(bills.c.payment_status == query.payment_status.value)
         if query.due_before is not None:
@@ -85,6 +94,37 @@ class SqlBillRepository(_Repository):
     async def delete(self, owner_id: UUID, bill_id: UUID) -> bool:
         result = await self._execute(bills.delete().where(bills.c.id == bill_id, bills.c.owner_id == owner_id))
         return result.rowcount > 0
+
+
+class SqlAttachmentRepository(_Repository):
+    async def add(self, attachment: Attachment) -> None:
+        try:
+            await self._execute(attachments.insert().values(**_attachment_row(attachment)))
+        except sa.exc.IntegrityError:
+            raise Conflict("the bill already has an attachment") from None
+
+    async def delete(self, bill_id: UUID, attachment_id: UUID) -> bool:
+        result = await self._execute(
+            attachments.delete().where(attachments.c.id == attachment_id, attachments.c.bill_id == bill_id)
+        )
+        return result.rowcount > 0
+
+
+# One query for a bill and its attachment (no N+1 when listing).
+_ATTACHMENT_COLUMNS = [c.label(f"attachment_{c.name}") for c in attachments.c]
+_BILLS_WITH_ATTACHMENT = sa.select(bills, *_ATTACHMENT_COLUMNS).select_from(
+    bills.outerjoin(attachments, attachments.c.bill_id == bills.c.id)
+)
+
+
+def _attachment_row(attachment: Attachment) -> dict[str, Any]:
+    return {c.name: getattr(attachment, c.name) for c in attachments.c}
+
+
+def _attachment(row: sa.Row[Any]) -> Attachment | None:
+    if row.attachment_id is None:
+        return None
+    return Attachment(**{c.name: getattr(row, f"attachment_{c.name}") for c in attachments.c})
 
 
 def _user_row(user: User) -> dict[str, Any]:
@@ -143,4 +183,5 @@ def _bill(row: sa.Row[Any]) -> Bill:
             categories=tuple(row.categories),
             payment_status=PaymentStatus(row.payment_status),
         ),
+        attachment=_attachment(row),
     )

@@ -45,3 +45,18 @@ bills = sa.Table(
     # Listing walks (owner, due_date, id): the index serves the filter, the order and the cursor.
     sa.Index("ix_bills_owner_due", "owner_id", "due_date", "id"),
 )
+
+attachments = sa.Table(
+    "attachments",
+    metadata,
+    sa.Column("id", UUIDString, primary_key=True),
+    # unique: one attachment per bill, settled by the database even under concurrent uploads
+    sa.Column("bill_id", UUIDString, sa.ForeignKey("bills.id", ondelete="CASCADE"), nullable=False, unique=True),
+    sa.Column("file_name", sa.String(255), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("md5", sa.CHAR(32), nullable=False),
+    sa.Column("sha256", sa.CHAR(64), nullable=False),
+    sa.Column("mime_type", sa.String(64), nullable=False),
+    sa.Column("object_key", sa.String(512), nullable=False),
+    sa.Column("upload_date", UTCDateTime, nullable=False),
+)

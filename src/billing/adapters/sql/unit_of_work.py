@@ -9,12 +9,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from billing.adapters.sql.errors import database_errors
-from billing.adapters.sql.repositories import SqlBillRepository, SqlUserRepository
+from billing.adapters.sql.repositories import SqlAttachmentRepository, SqlBillRepository, SqlUserRepository
 
 
 class SqlUnitOfWork:
     users: SqlUserRepository
     bills: SqlBillRepository
+    attachments: SqlAttachmentRepository
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -30,6 +31,7 @@ class SqlUnitOfWork:
                 raise
         self.users = SqlUserRepository(self._conn)
         self.bills = SqlBillRepository(self._conn)
+        self.attachments = SqlAttachmentRepository(self._conn)
         return self
 
     async def __aexit__(

@@ -8,8 +8,10 @@ from billing.domain.model.errors import (
     DomainError,
     EmailAlreadyRegistered,
     FieldError,
+    FileTooLarge,
     NotFound,
     ServiceUnavailable,
+    UnsupportedFileType,
     ValidationFailed,
 )
 from billing.domain.model.user import ProfileChanges, Registration, User
@@ -25,11 +27,13 @@ __all__ = [
     "DomainError",
     "EmailAlreadyRegistered",
     "FieldError",
+    "FileTooLarge",
     "NotFound",
     "PaymentStatus",
     "ProfileChanges",
     "Registration",
     "ServiceUnavailable",
+    "UnsupportedFileType",
     "User",
     "ValidationFailed",
 ]

@@ -46,3 +46,15 @@ class Conflict(DomainError):
 
 class ServiceUnavailable(DomainError):
     """A dependency (database, storage, queue) cannot be reached; the caller may retry later."""
+
+
+class FileTooLarge(DomainError):
+    """An upload exceeds the configured size limit; nothing was stored."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"the file exceeds the limit of {limit} bytes")
+
+
+class UnsupportedFileType(DomainError):
+    """An upload is not a PDF, PNG or JPEG judged by its content; nothing was stored."""

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from billing.domain.model import NotFound
-from billing.ports import UnitOfWork
+from billing.ports import FileStore, UnitOfWork
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -14,13 +14,23 @@ class DeleteBillCommand:
 
 
 class DeleteBill:
-    """Delete one of the owner's bills. Raises NotFound for a missing or foreign bill."""
+    """Delete one of the owner's bills and its attachment. NotFound for a missing or foreign bill.
 
-    def __init__(self, uow: UnitOfWork) -> None:
+    Rows go first (the attachment's with the bill's, in one transaction), then the object.
+    """
+
+    def __init__(self, uow: UnitOfWork, store: FileStore) -> None:
         self._uow = uow
+        self._store = store
 
     async def execute(self, command: DeleteBillCommand) -> None:
         async with self._uow as uow:
-            if not await uow.bills.delete(command.owner_id, command.bill_id):
+            bill = await uow.bills.get(command.owner_id, command.bill_id)
+            if bill is None:
                 raise NotFound()
+            if bill.attachment is not None:
+                await uow.attachments.delete(bill.id, bill.attachment.id)
+            await uow.bills.delete(command.owner_id, command.bill_id)
             await uow.commit()
+        if bill.attachment is not None:
+            await self._store.delete(bill.attachment.object_key)

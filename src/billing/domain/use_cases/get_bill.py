@@ -3,8 +3,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from billing.domain.model import Bill, NotFound
-from billing.ports import UnitOfWork
+from billing.domain.model import NotFound
+from billing.domain.use_cases.views import BillView, bill_view
+from billing.ports import FileStore, UnitOfWork
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -14,14 +15,15 @@ class GetBillCommand:
 
 
 class GetBill:
-    """One of the owner's bills. Raises NotFound when it is missing or someone else's."""
+    """One of the owner's bills with its attachment link. NotFound when missing or someone else's."""
 
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: UnitOfWork, store: FileStore) -> None:
         self._uow = uow
+        self._store = store
 
-    async def execute(self, command: GetBillCommand) -> Bill:
+    async def execute(self, command: GetBillCommand) -> BillView:
         async with self._uow as uow:
             bill = await uow.bills.get(command.owner_id, command.bill_id)
         if bill is None:
             raise NotFound()
-        return bill
+        return await bill_view(bill, self._store)

@@ -3,8 +3,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from uuid import UUID
 
-from billing.domain.model import Bill, BillQuery
-from billing.ports import UnitOfWork
+from billing.domain.model import BillQuery
+from billing.domain.use_cases.views import BillView, bill_view
+from billing.ports import FileStore, UnitOfWork
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -15,15 +16,17 @@ class ListBillsCommand:
 
 @dataclass(frozen=True, slots=True)
 class BillPage:
-    bills: list[Bill]
+    bills: list[BillView]
     next: BillQuery | None  # the query for the following page; None on the last one
 
 
 class ListBills:
-    """The owner's bills, filtered and ordered by (due_date, id), one page at a time."""
+    """The owner's bills with their attachment links, filtered and ordered by (due_date, id),
+    one page at a time."""
 
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: UnitOfWork, store: FileStore) -> None:
         self._uow = uow
+        self._store = store
 
     async def execute(self, command: ListBillsCommand) -> BillPage:
         query = command.query
@@ -31,8 +34,9 @@ class ListBills:
         probe = query if query.limit is None else replace(query, limit=query.limit + 1)
         async with self._uow as uow:
             bills = list(await uow.bills.list(command.owner_id, probe))
+        next_query = None
         if query.limit is not None and len(bills) > query.limit:
             bills = bills[: query.limit]
-            return BillPage(bills, query.next_page(bills[-1]))
-        return BillPage(bills, None)
+            next_query = query.next_page(bills[-1])
+        return BillPage([await bill_view(bill, self._store) for bill in bills], next_query)
 

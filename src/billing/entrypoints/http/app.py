@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from billing.container import Container
-from billing.entrypoints.http import bills, ops, users
+from billing.entrypoints.http import attachments, bills, ops, users
 from billing.entrypoints.http.keys import CONTAINER, SETTINGS
 from billing.entrypoints.http.problems import problem_middleware
 
@@ -21,6 +21,7 @@ def create_app(container: Container) -> web.Application:
     app[SETTINGS] = container.settings()
     app.add_routes(users.routes)
     app.add_routes(bills.routes)
+    app.add_routes(attachments.routes)
     app.add_routes(ops.routes)
     ops.add_docs(app)
     app.cleanup_ctx.append(_container_resources)

@@ -10,6 +10,7 @@ from billing.domain.use_cases.delete_bill import DeleteBillCommand
 from billing.domain.use_cases.get_bill import GetBillCommand
 from billing.domain.use_cases.list_bills import ListBillsCommand
 from billing.domain.use_cases.update_bill import UpdateBillCommand
+from billing.domain.use_cases.views import BillView
 from billing.entrypoints.http.auth import authenticated
 from billing.entrypoints.http.keys import CONTAINER, SETTINGS
 from billing.entrypoints.http.paths import path_uuid
@@ -23,7 +24,7 @@ routes = web.RouteTableDef()
 async def create_bill(request: web.Request, user: User) -> web.Response:
     fields = await read_json_object(request)
     bill = await request.app[CONTAINER].create_bill().execute(CreateBillCommand(owner_id=user.id, fields=fields))
-    return json_response(bill_json(bill), status=201, headers={"Location": f"/v1/bill/{bill.id}"})
+    return json_response(bill_json(BillView(bill, None)), status=201, headers={"Location": f"/v1/bill/{bill.id}"})
 
 
 @routes.get("/v1/bills")
@@ -42,8 +43,8 @@ async def list_bills(request: web.Request, user: User) -> web.Response:
 @authenticated
 async def get_bill(request: web.Request, user: User) -> web.Response:
     command = GetBillCommand(owner_id=user.id, bill_id=path_uuid(request, "id"))
-    bill = await request.app[CONTAINER].get_bill().execute(command)
-    return json_response(bill_json(bill))
+    view = await request.app[CONTAINER].get_bill().execute(command)
+    return json_response(bill_json(view))
 
 
 @routes.put("/v1/bill/{id}")

@@ -12,8 +12,10 @@ from aiohttp.typedefs import Handler
 from billing.domain.model import (
     AuthenticationFailed,
     Conflict,
+    FileTooLarge,
     NotFound,
     ServiceUnavailable,
+    UnsupportedFileType,
     ValidationFailed,
 )
 from billing.entrypoints.http.wire import json_response
@@ -45,6 +47,10 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return problem(401, "Valid HTTP Basic credentials are required.", headers=CHALLENGE)
     except NotFound:
         return problem(404, "The resource does not exist.")
+    except FileTooLarge as exc:
+        return problem(413, f"The file exceeds the limit of {exc.limit} bytes; nothing was stored.")
+    except UnsupportedFileType:
+        return problem(415, "Only PDF, PNG and JPEG files are accepted (judged by their content).")
     except Conflict as exc:
         return problem(409, str(exc) or "The request conflicts with the resource's state.")
     except ServiceUnavailable as exc:

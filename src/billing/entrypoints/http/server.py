@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -23,12 +24,17 @@ def _loop_factory() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-def run_http_server(container: Container, *, banner: str | None = None) -> None:
+Prepare = Callable[[], Awaitable[None]]
+
+
+def run_http_server(container: Container, *, banner: str | None = None, prepare: Prepare | None = None) -> None:
     with asyncio.Runner(loop_factory=_loop_factory) as runner:
-        runner.run(serve(container, banner=banner))
+        runner.run(serve(container, banner=banner, prepare=prepare))
 
 
-async def serve(container: Container, *, banner: str | None = None) -> None:
+async def serve(container: Container, *, banner: str | None = None, prepare: Prepare | None = None) -> None:
+    """Serve until SIGINT/SIGTERM. `prepare` runs once the container's resources are open,
+    before the port accepts requests (the local mode bootstraps its emulator there)."""
     settings = container.settings()
     app = create_app(container)
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None, handle_signals=False)
@@ -38,6 +44,8 @@ async def serve(container: Container, *, banner: str | None = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
+        if prepare is not None:
+            await prepare()
         site = web.TCPSite(runner, settings.http_host, settings.http_port, reuse_port=True)
         await site.start()
         print(banner or f"billing: serving on http://{settings.http_host}:{settings.http_port}", file=sys.stderr,

@@ -10,7 +10,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from billing.domain.model import Attachment, Bill, FieldError, User, ValidationFailed
+from billing.domain.model import FieldError, User, ValidationFailed
+from billing.domain.use_cases.views import AttachmentView, BillView
 
 JSON = "application/json"
 
@@ -67,11 +68,12 @@ def user_json(user: User) -> dict[str, Any]:
     }
 
 
-def attachment_json(attachment: Attachment, url: str) -> dict[str, Any]:
+def attachment_json(view: AttachmentView) -> dict[str, Any]:
+    attachment = view.attachment
     return {
         "id": str(attachment.id),
         "file_name": attachment.file_name,
-        "url": url,
+        "url": view.url,
         "upload_date": timestamp(attachment.upload_date),
         "size": attachment.size,
         "md5": attachment.md5,
@@ -79,8 +81,8 @@ def attachment_json(attachment: Attachment, url: str) -> dict[str, Any]:
     }
 
 
-def bill_json(bill: Bill) -> dict[str, Any]:
-    d = bill.details
+def bill_json(view: BillView) -> dict[str, Any]:
+    bill, d = view.bill, view.bill.details
     return {
         "id": str(bill.id),
         "owner_id": str(bill.owner_id),
@@ -93,5 +95,5 @@ def bill_json(bill: Bill) -> dict[str, Any]:
         "currency": d.currency,
         "categories": list(d.categories),
         "payment_status": d.payment_status.value,
-        "attachment": {},
+        "attachment": {} if view.attachment is None else attachment_json(view.attachment),
     }

@@ -1,0 +1,1 @@
+"""aioboto3 adapters: S3 file store (and, with the email pipeline, SQS, SNS, DynamoDB, SES)."""

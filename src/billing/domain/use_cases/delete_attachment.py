@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from billing.domain.model import NotFound
+from billing.domain.use_cases.get_attachment import AttachmentCommand
+from billing.ports import FileStore, UnitOfWork
+
+
+class DeleteAttachment:
+    """Remove a bill's attachment: the metadata row first (committed), then the object.
+
+    If the object deletion fails after the commit, the bucket's 30-day lifecycle rule expires
+    it; the reverse order could leave a row pointing at nothing.
+    """
+
+    def __init__(self, uow: UnitOfWork, store: FileStore) -> None:
+        self._uow = uow
+        self._store = store
+
+    async def execute(self, command: AttachmentCommand) -> None:
+        async with self._uow as uow:
+            bill = await uow.bills.get(command.owner_id, command.bill_id)
+            if bill is None or bill.attachment is None or bill.attachment.id != command.attachment_id:
+                raise NotFound()
+            await uow.attachments.delete(bill.id, command.attachment_id)
+            await uow.commit()
+        await self._store.delete(bill.attachment.object_key)

@@ -1,0 +1,78 @@
+"""/v1/bill/{id}/file: the bill's invoice file, streamed to storage."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import BodyPartReader, web
+
+from billing.domain.model import FieldError, FileTooLarge, User, ValidationFailed
+from billing.domain.use_cases.attach_file import AttachFileCommand
+from billing.domain.use_cases.get_attachment import AttachmentCommand
+from billing.entrypoints.http.auth import authenticated
+from billing.entrypoints.http.keys import CONTAINER, SETTINGS
+from billing.entrypoints.http.paths import path_uuid
+from billing.entrypoints.http.wire import attachment_json, json_response
+
+routes = web.RouteTableDef()
+FIELD = "attachment"
+CHUNK = 256 * 1024
+# Room for the multipart boundaries and part headers around the file itself.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+def _no_file() -> ValidationFailed:
+    return ValidationFailed(FieldError(FIELD, f"send multipart/form-data with the file in the field {FIELD!r}"),
+                            "No file was uploaded.")
+
+
+async def _file_part(request: web.Request) -> BodyPartReader:
+    if request.content_type != "multipart/form-data":
+        raise _no_file()
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if isinstance(part, BodyPartReader) and part.name == FIELD:
+                return part
+            await part.release()  # skip other fields without keeping them
+    except (ValueError, AssertionError, RuntimeError):  # aiohttp's complaints about a malformed body
+        raise ValidationFailed(FieldError("body", "is not valid multipart/form-data"), "Malformed upload.") from None
+    raise _no_file()
+
+
+async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+    while chunk := await part.read_chunk(CHUNK):
+        yield chunk
+
+
+@routes.post("/v1/bill/{id}/file")
+@authenticated
+async def upload(request: web.Request, user: User) -> web.Response:
+    bill_id = path_uuid(request, "id")
+    limit = request.app[SETTINGS].max_upload_bytes
+    if request.content_length is not None and request.content_length > limit + MULTIPART_OVERHEAD:
+        raise FileTooLarge(limit)  # refuse before reading a byte
+    part = await _file_part(request)
+    command = AttachFileCommand(owner_id=user.id, bill_id=bill_id, file_name=part.filename, chunks=_chunks(part))
+    view = await request.app[CONTAINER].attach_file().execute(command)
+    location = f"/v1/bill/{bill_id}/file/{view.attachment.id}"
+    return json_response(attachment_json(view), status=201, headers={"Location": location})
+
+
+def _command(request: web.Request, user: User) -> AttachmentCommand:
+    return AttachmentCommand(owner_id=user.id, bill_id=path_uuid(request, "id"),
+                             attachment_id=path_uuid(request, "file_id"))
+
+
+@routes.get("/v1/bill/{id}/file/{file_id}")
+@authenticated
+async def get_file(request: web.Request, user: User) -> web.Response:
+    view = await request.app[CONTAINER].get_attachment().execute(_command(request, user))
+    return json_response(attachment_json(view))
+
+
+@routes.delete("/v1/bill/{id}/file/{file_id}")
+@authenticated
+async def delete_file(request: web.Request, user: User) -> web.Response:
+    await request.app[CONTAINER].delete_attachment().execute(_command(request, user))
+    return web.Response(status=204)

@@ -1,0 +1,126 @@
+"""Attaching invoice files: type sniffing, the size limit, one per bill, and compensation."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from uuid import uuid4
+
+import pytest
+
+from billing.domain.model import FileTooLarge, NotFound, ServiceUnavailable, UnsupportedFileType, ValidationFailed
+from billing.domain.model.attachment import clean_file_name, sniff_mime_type
+from billing.domain.use_cases.attach_file import AttachFile, AttachFileCommand
+from billing.domain.use_cases.create_bill import CreateBill, CreateBillCommand
+from billing.domain.use_cases.delete_attachment import DeleteAttachment
+from billing.domain.use_cases.delete_bill import DeleteBill, DeleteBillCommand
+from billing.domain.use_cases.get_attachment import AttachmentCommand, GetAttachment
+from billing.domain.use_cases.get_bill import GetBill, GetBillCommand
+from tests.fakes import FakeClock, FakeFileStore, FakeUnitOfWork, Tables
+
+PDF = b"%PDF-1.7\n" + b"x" * 1000
+PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 100
+JPEG = b"\xff\xd8\xff\xe0" + b"\0" * 100
+BILL = {"vendor": "Acme", "bill_date": "2026-11-01", "due_date": "2026-11-20", "amount_due": Decimal("10"),
+        "payment_status": "due"}
+
+
+async def stream(data: bytes, chunk: int = 3) -> AsyncIterator[bytes]:
+    for i in range(0, len(data), chunk):
+        yield data[i : i + chunk]
+
+
+@pytest.fixture
+def store() -> FakeFileStore:
+    return FakeFileStore()
+
+
+@pytest.fixture
+async def bill(tables: Tables, clock: FakeClock):
+    return await CreateBill(FakeUnitOfWork(tables), clock).execute(CreateBillCommand(owner_id=uuid4(), fields=BILL))
+
+
+def attach(tables: Tables, store: FakeFileStore, clock: FakeClock, max_bytes: int = 10_000) -> AttachFile:
+    return AttachFile(FakeUnitOfWork(tables), store, clock, max_bytes)
+
+
+@pytest.mark.parametrize(("head", "mime"), [(PDF, "application/pdf"), (PNG, "image/png"), (JPEG, "image/jpeg"),
+                                            (b"GIF89a", None), (b"", None), (b"<html>", None)])
+def test_type_judged_by_magic_bytes(head: bytes, mime: str | None) -> None:
+    assert sniff_mime_type(head) == mime
+
+
+@pytest.mark.parametrize(("raw", "clean"), [("../../etc/passwd", "passwd"), ("C:\\x\\inv.pdf", "inv.pdf"), (None, "attachment"),
+                                            ("a\x00b\nc.pdf", "abc.pdf"), ("", "attachment"), ("ß.pdf", "ß.pdf")])
+def test_file_names_lose_paths_and_control_characters(raw: str | None, clean: str) -> None:
+    assert clean_file_name(raw) == clean
+
+
+async def test_upload_stored_under_server_key_with_metadata(tables, store, clock, bill) -> None:
+    view = await attach(tables, store, clock).execute(
+        AttachFileCommand(owner_id=bill.owner_id, bill_id=bill.id, file_name="../invoice.pdf", chunks=stream(PDF)))
+    a = view.attachment
+    assert a.object_key == f"bills/{bill.id}/{a.id}"
+    assert store.objects[a.object_key] == (PDF, "application/pdf")
+    assert (a.size, a.file_name, a.mime_type) == (len(PDF), "invoice.pdf", "application/pdf")
+    import hashlib
+    assert a.md5 == hashlib.md5(PDF).hexdigest() and a.sha256 == hashlib.sha256(PDF).hexdigest()
+    assert tables.bills[bill.id].attachment == a
+    assert view.url.startswith("https://files.test/")
+
+
+async def test_second_upload_is_refused(tables, store, clock, bill) -> None:
+    command = lambda: AttachFileCommand(owner_id=bill.owner_id, bill_id=bill.id, file_name="a.png", chunks=stream(PNG))  # noqa: E731
+    await attach(tables, store, clock).execute(command())
+    with pytest.raises(ValidationFailed):
+        await attach(tables, store, clock).execute(command())
+    assert len(store.objects) == 1
+
+
+async def test_unsupported_type_stores_nothing(tables, store, clock, bill) -> None:
+    with pytest.raises(UnsupportedFileType):
+        await attach(tables, store, clock).execute(
+            AttachFileCommand(owner_id=bill.owner_id, bill_id=bill.id, file_name="x.pdf", chunks=stream(b"GIF89a....")))
+    assert store.objects == {} and tables.bills[bill.id].attachment is None
+
+
+async def test_too_large_stores_nothing(tables, store, clock, bill) -> None:
+    with pytest.raises(FileTooLarge):
+        await attach(tables, store, clock, max_bytes=500).execute(
+            AttachFileCommand(owner_id=bill.owner_id, bill_id=bill.id, file_name="x.pdf", chunks=stream(PDF, 64)))
+    assert store.objects == {} and tables.bills[bill.id].attachment is None
+
+
+async def test_object_deleted_when_the_metadata_insert_fails(tables, store, clock, bill) -> None:
+    tables.fail_attachment_insert = True
+    with pytest.raises(ServiceUnavailable):
+        await attach(tables, store, clock).execute(
+            AttachFileCommand(owner_id=bill.owner_id, bill_id=bill.id, file_name="x.pdf", chunks=stream(PDF)))
+    assert store.objects == {} and tables.bills[bill.id].attachment is None
+
+
+async def test_another_users_bill_is_not_found(tables, store, clock, bill) -> None:
+    with pytest.raises(NotFound):
+        await attach(tables, store, clock).execute(
+            AttachFileCommand(owner_id=uuid4(), bill_id=bill.id, file_name="x.pdf", chunks=stream(PDF)))
+    assert store.objects == {}
+
+
+async def test_get_and_delete_attachment_then_bill(tables, store, clock, bill) -> None:
+    view = await attach(tables, store, clock).execute(
+        AttachFileCommand(owner_id=bill.owner_id, bill_id=bill.id, file_name="x.pdf", chunks=stream(PDF)))
+    command = AttachmentCommand(owner_id=bill.owner_id, bill_id=bill.id, attachment_id=view.attachment.id)
+    assert (await GetAttachment(FakeUnitOfWork(tables), store).execute(command)).attachment == view.attachment
+    bill_view = await GetBill(FakeUnitOfWork(tables), store).execute(GetBillCommand(owner_id=bill.owner_id, bill_id=bill.id))
+    assert bill_view.attachment == view
+    await DeleteAttachment(FakeUnitOfWork(tables), store).execute(command)
+    assert store.objects == {} and tables.bills[bill.id].attachment is None
+    with pytest.raises(NotFound):
+        await GetAttachment(FakeUnitOfWork(tables), store).execute(command)
+
+
+async def test_deleting_a_bill_deletes_its_object(tables, store, clock, bill) -> None:
+    await attach(tables, store, clock).execute(
+        AttachFileCommand(owner_id=bill.owner_id, bill_id=bill.id, file_name="x.jpg", chunks=stream(JPEG)))
+    await DeleteBill(FakeUnitOfWork(tables), store).execute(DeleteBillCommand(owner_id=bill.owner_id, bill_id=bill.id))
+    assert store.objects == {} and tables.bills == {}
