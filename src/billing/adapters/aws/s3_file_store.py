@@ -12,7 +12,7 @@ from billing.adapters.aws.clients import AwsClients
 from billing.adapters.aws.errors import aws_errors
 
 # S3's smallest allowed part (except the last). Small parts keep the server's memory flat:
-# at most about two parts are held at once, whatever the file's size.
+# one part is gathered, joined once, sent, and dropped, whatever the file's size.
 PART_SIZE = 5 * 1024 * 1024
 
 
@@ -27,25 +27,30 @@ class S3FileStore:
         return self._clients["s3"]
 
     async def put(self, key: str, chunks: AsyncIterable[bytes], *, content_type: str) -> None:
-        buffer = bytearray()
+        pending: list[bytes] = []  # chunks of the part being gathered; joined once, when full
+        pending_size = 0
         upload_id: str | None = None
         parts: list[dict[str, Any]] = []
         try:
             async for chunk in chunks:
-                buffer += chunk
-                while len(buffer) >= PART_SIZE:
+                pending.append(chunk)
+                pending_size += len(chunk)
+                if pending_size >= PART_SIZE:
                     if upload_id is None:
                         upload_id = await self._start_multipart(key, content_type)
-                    part = bytes(buffer[:PART_SIZE])
-                    del buffer[:PART_SIZE]
-                    parts.append(await self._upload_part(key, upload_id, len(parts) + 1, part))
+                    body = b"".join(pending)
+                    pending.clear()
+                    pending_size = 0
+                    parts.append(await self._upload_part(key, upload_id, len(parts) + 1, body))
+                    del body
+            body = b"".join(pending)
             with aws_errors("S3"):
                 if upload_id is None:  # small file: one request
-                    await self._s3.put_object(Bucket=self._bucket, Key=key, Body=bytes(buffer),
-                                              ContentType=content_type, ServerSideEncryption="AES256")
+                    await self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=content_type,
+                                              ServerSideEncryption="AES256")
                     return
-                if buffer:
-                    parts.append(await self._upload_part(key, upload_id, len(parts) + 1, bytes(buffer)))
+                if body:
+                    parts.append(await self._upload_part(key, upload_id, len(parts) + 1, body))
                 await self._s3.complete_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id,
                                                          MultipartUpload={"Parts": parts})
         except BaseException:
