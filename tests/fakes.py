@@ -5,11 +5,12 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
 from typing import Self
 from uuid import UUID
 
+from billing.domain.model.bill import UNPAID
 from billing.domain.model import (
     Attachment,
     Bill,
@@ -106,6 +107,11 @@ class FakeBillRepository:
 
         found = sorted((b for b in self._bills.values() if keep(b)), key=lambda b: (b.details.due_date, str(b.id)))
         return copy.deepcopy(found[: query.limit] if query.limit is not None else found)
+
+    async def due(self, owner_id: UUID, until: date) -> Sequence[Bill]:
+        found = [b for b in self._bills.values() if b.owner_id == owner_id and b.details.due_date <= until
+                 and b.details.payment_status in UNPAID]
+        return copy.deepcopy(sorted(found, key=lambda b: (b.details.due_date, str(b.id))))
 
     async def update(self, bill: Bill) -> None:
         self._bills[bill.id] = copy.deepcopy(bill)
@@ -213,3 +219,101 @@ class FakeFileStore:
 
     async def download_url(self, key: str, file_name: str) -> str:
         return f"https://files.test/{key}?name={file_name}"
+
+
+class FakeQueue:
+    """An in-memory queue with at-least-once semantics: received messages stay until deleted."""
+
+    def __init__(self) -> None:
+        self.messages: dict[str, dict] = {}  # id -> {"body", "receives", "visible"}
+        self.down = False
+        self._next = 0
+
+    async def send(self, request) -> None:  # type: ignore[no-untyped-def]
+        if self.down:
+            raise ServiceUnavailable("fake queue is down")
+        self.put(request.to_json())
+
+    def put(self, body: str) -> str:
+        self._next += 1
+        message_id = f"m{self._next}"
+        self.messages[message_id] = {"body": body, "receives": 0, "visible": True}
+        return message_id
+
+    @property
+    def bodies(self) -> list[str]:
+        return [m["body"] for m in self.messages.values()]
+
+    async def receive(self, max_messages: int, wait_seconds: int):  # type: ignore[no-untyped-def]
+        from billing.ports import InboundMessage
+
+        batch = []
+        for message_id, m in self.messages.items():
+            if m["visible"] and len(batch) < max_messages:
+                m["visible"] = False
+                m["receives"] += 1
+                batch.append(InboundMessage(message_id, f"r-{message_id}-{m['receives']}", m["body"], m["receives"]))
+        return batch
+
+    async def delete(self, message) -> None:  # type: ignore[no-untyped-def]
+        self.messages.pop(message.message_id, None)
+
+    async def hide(self, message, seconds: int) -> None:  # type: ignore[no-untyped-def]
+        if message.message_id in self.messages and seconds == 0:
+            self.messages[message.message_id]["visible"] = True
+
+
+class FakePublisher:
+    def __init__(self) -> None:
+        self.published: list = []
+        self.down = False
+
+    async def publish(self, digest) -> None:  # type: ignore[no-untyped-def]
+        if self.down:
+            raise ServiceUnavailable("fake topic is down")
+        self.published.append(digest)
+
+
+class FakeEmailLedger:
+    """The ledger's conditional-write semantics, in a dict: user -> entry."""
+
+    LEASE = timedelta(minutes=2)
+
+    def __init__(self) -> None:
+        self.entries: dict[UUID, dict] = {}
+
+    async def sent_recently(self, user_id: UUID, now: datetime) -> bool:
+        entry = self.entries.get(user_id)
+        return entry is not None and entry["state"] == "sent" and entry["expires_at"] > now
+
+    async def claim(self, user_id: UUID, request_id: UUID, now: datetime) -> bool:
+        entry = self.entries.get(user_id)
+        free = (entry is None or entry["expires_at"] <= now
+                or (entry["request_id"] == request_id and entry["state"] == "sending" and entry["lease_until"] <= now))
+        if not free:
+            return False
+        self.entries[user_id] = {"request_id": request_id, "state": "sending", "expires_at": now + timedelta(hours=1),
+                                 "lease_until": now + self.LEASE}
+        return True
+
+    async def mark_sent(self, user_id: UUID, request_id: UUID, now: datetime) -> None:
+        entry = self.entries.get(user_id)
+        if entry is not None and entry["request_id"] == request_id:
+            entry["state"] = "sent"
+
+    async def release(self, user_id: UUID, request_id: UUID) -> None:
+        entry = self.entries.get(user_id)
+        if entry is not None and entry["request_id"] == request_id and entry["state"] == "sending":
+            del self.entries[user_id]
+
+
+class FakeMailer:
+    def __init__(self) -> None:
+        self.outbox: list = []
+        self.failing = False
+
+    async def send(self, email) -> str:  # type: ignore[no-untyped-def]
+        if self.failing:
+            raise ServiceUnavailable("fake mail service refused the message")
+        self.outbox.append(email)
+        return f"mail-{len(self.outbox)}"

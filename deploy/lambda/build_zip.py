@@ -37,17 +37,20 @@ SRC = REPO / "src"
 BILLING_PARTS = (
     "billing/__init__.py",
     "billing/config.py",
+    "billing/lambda_container.py",
     "billing/domain",
     "billing/ports",
     "billing/adapters/__init__.py",
     "billing/adapters/aws",
+    "billing/adapters/clock.py",
+    "billing/adapters/null_metrics.py",
     "billing/entrypoints/__init__.py",
     "billing/entrypoints/lambda_handler.py",
 )
 HANDLER = "billing/entrypoints/lambda_handler.py"
 
 # Third-party distributions the handler needs, taken with their pins from pyproject.toml.
-THIRD_PARTY = ("aioboto3",)
+THIRD_PARTY = ("aioboto3", "dependency-injector")
 
 # What the Lambda runtime is: python3.11 on Amazon Linux 2, x86_64.
 PIP_PLATFORM = ("--platform", "manylinux2014_x86_64", "--implementation", "cp", "--python-version", "3.11")

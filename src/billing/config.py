@@ -72,6 +72,38 @@ def _presign_expiry(raw: str) -> int:
     return value
 
 
+def _aws_name(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,80}", raw):
+        raise ValueError("must be 1-80 letters, digits, '.', '_' or '-'")
+    return raw
+
+
+def _arn(raw: str) -> str:
+    if not re.fullmatch(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}", raw):
+        raise ValueError("must be an SNS topic ARN")
+    return raw
+
+
+def _email(raw: str) -> str:
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", raw):
+        raise ValueError("must be an email address")
+    return raw
+
+
+def _wait_seconds(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 20:
+        raise ValueError("must be 0 to 20 (SQS long polling)")
+    return value
+
+
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be zero or a positive integer")
+    return value
+
+
 def _readable_file(raw: str) -> str:
     if not os.path.isfile(raw) or not os.access(raw, os.R_OK):
         raise ValueError("must name a readable file")
@@ -96,6 +128,18 @@ class Settings:
     presign_expiry_seconds: int = 300
     max_upload_bytes: int = 20 * 1024 * 1024
     local_aws_port: int = 4566
+    due_queue_url: str = ""  # production: the queue's URL; empty: resolved from due_queue_name
+    due_queue_name: str = "billing-due-requests"
+    digest_topic_arn: str = ""  # production: the topic's ARN; empty: resolved from digest_topic_name
+    digest_topic_name: str = "billing-due-digests"
+    ledger_table: str = "billing-email-ledger"
+    mail_sender: str = "billing@example.com"
+    worker_concurrency: int = 10
+    worker_wait_seconds: int = 20
+    worker_visibility_seconds: int = 60
+    worker_retry_delay_seconds: int = 5
+    queue_max_receives: int = 5
+    outbox_dir: str = ""  # when set, every sent email is also written there as an .eml file
 
     @property
     def base_url(self) -> str:
@@ -138,4 +182,16 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "presign_expiry_seconds": _presign_expiry,
     "max_upload_bytes": _positive_int,
     "local_aws_port": _port,
+    "due_queue_url": _http_url,
+    "due_queue_name": _aws_name,
+    "digest_topic_arn": _arn,
+    "digest_topic_name": _aws_name,
+    "ledger_table": _aws_name,
+    "mail_sender": _email,
+    "worker_concurrency": _positive_int,
+    "worker_wait_seconds": _wait_seconds,
+    "worker_visibility_seconds": _positive_int,
+    "worker_retry_delay_seconds": _non_negative_int,
+    "queue_max_receives": _positive_int,
+    "outbox_dir": _text,
 }

@@ -7,9 +7,20 @@ from collections.abc import AsyncIterator
 from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing.adapters.aws.bootstrap import ensure_bucket
-from billing.adapters.aws.clients import AwsClients
+from billing.adapters.aws.bootstrap import (
+    ensure_bucket,
+    ensure_ledger_table,
+    ensure_queue,
+    ensure_sender,
+    ensure_topic,
+    subscribe_queue,
+)
+from billing.adapters.aws.clients import AwsClients, opened
+from billing.adapters.aws.dynamodb_ledger import DynamoEmailLedger
+from billing.adapters.aws.emulator import fetch_sent_emails
 from billing.adapters.aws.s3_file_store import S3FileStore
+from billing.adapters.aws.sns_publisher import SnsDigestPublisher
+from billing.adapters.aws.sqs_queue import SqsQueue
 from billing.adapters.clock import SystemClock
 from billing.adapters.null_metrics import NullMetrics
 from billing.adapters.security.hasher import Argon2PasswordHasher, CachingPasswordHasher
@@ -25,7 +36,9 @@ from billing.domain.use_cases.delete_bill import DeleteBill
 from billing.domain.use_cases.get_attachment import GetAttachment
 from billing.domain.use_cases.get_bill import GetBill
 from billing.domain.use_cases.list_bills import ListBills
+from billing.domain.use_cases.prepare_due_bills_digest import PrepareDueBillsDigest
 from billing.domain.use_cases.register_user import RegisterUser
+from billing.domain.use_cases.request_due_bills_email import RequestDueBillsEmail
 from billing.domain.use_cases.update_bill import UpdateBill
 from billing.domain.use_cases.update_profile import UpdateProfile
 
@@ -39,12 +52,20 @@ async def _disposing(engine: AsyncEngine) -> AsyncIterator[None]:
         await engine.dispose()
 
 
-async def _opened(clients: AwsClients) -> AsyncIterator[None]:
-    await clients.open()
-    try:
-        yield
-    finally:
-        await clients.close()
+async def _bootstrap(clients: AwsClients, settings: Settings, standin_queue: str) -> None:
+    """Every AWS resource the service uses, idempotently (CloudFormation does this in AWS).
+    With `standin_queue`, also a queue subscribed to the digest topic for the local Lambda stand-in."""
+    await ensure_bucket(clients, settings.s3_bucket, settings.aws_region)
+    await ensure_queue(clients, settings.due_queue_name, settings.queue_max_receives, settings.worker_visibility_seconds)
+    topic_arn = await ensure_topic(clients, settings.digest_topic_name)
+    await ensure_ledger_table(clients, settings.ledger_table)
+    await ensure_sender(clients, settings.mail_sender)
+    if standin_queue:
+        queue_url = await ensure_queue(clients, standin_queue, settings.queue_max_receives, settings.worker_visibility_seconds)
+        await subscribe_queue(clients, topic_arn, queue_url)
+
+
+LAMBDA_STANDIN_QUEUE = "billing-local-lambda-standin"
 
 
 class Container(containers.DeclarativeContainer):
@@ -70,19 +91,31 @@ class Container(containers.DeclarativeContainer):
     uow = providers.Factory(SqlUnitOfWork, engine)
 
     aws_clients = providers.Singleton(
-        AwsClients, settings.provided.aws_region, settings.provided.aws_endpoint_url, services=("s3",)
+        AwsClients,
+        settings.provided.aws_region,
+        settings.provided.aws_endpoint_url,
+        services=("s3", "sqs", "sns", "dynamodb", "ses"),
     )
-    aws_clients_lifetime = providers.Resource(_opened, aws_clients)
+    aws_clients_lifetime = providers.Resource(opened, aws_clients)
     file_store = providers.Singleton(
         S3FileStore, aws_clients, settings.provided.s3_bucket, settings.provided.presign_expiry_seconds
     )
+    due_queue = providers.Singleton(
+        SqsQueue, aws_clients, settings.provided.due_queue_url, settings.provided.due_queue_name
+    )
+    digest_publisher = providers.Singleton(
+        SnsDigestPublisher, aws_clients, settings.provided.digest_topic_arn, settings.provided.digest_topic_name
+    )
+    email_ledger = providers.Singleton(DynamoEmailLedger, aws_clients, settings.provided.ledger_table)
+    # Local mode only: the queue standing in for the topic's Lambda subscription.
+    standin_queue = providers.Singleton(SqsQueue, aws_clients, queue_name=LAMBDA_STANDIN_QUEUE)
 
     # Operations
     database_ready = providers.Callable(database_answers, engine)
     migrate = providers.Callable(upgrade_to_head, settings.provided.database_url)
-    bootstrap = providers.Callable(
-        ensure_bucket, aws_clients, settings.provided.s3_bucket, settings.provided.aws_region
-    )
+    bootstrap = providers.Callable(_bootstrap, aws_clients, settings, "")
+    bootstrap_local = providers.Callable(_bootstrap, aws_clients, settings, LAMBDA_STANDIN_QUEUE)
+    sent_emails = providers.Callable(fetch_sent_emails, settings.provided.aws_endpoint_url)
 
     # Use cases
     authenticate = providers.Factory(Authenticate, uow, password_hasher, clock)
@@ -96,3 +129,7 @@ class Container(containers.DeclarativeContainer):
     attach_file = providers.Factory(AttachFile, uow, file_store, clock, settings.provided.max_upload_bytes)
     get_attachment = providers.Factory(GetAttachment, uow, file_store)
     delete_attachment = providers.Factory(DeleteAttachment, uow, file_store)
+    request_due_bills_email = providers.Factory(RequestDueBillsEmail, due_queue, clock)
+    prepare_due_bills_digest = providers.Factory(
+        PrepareDueBillsDigest, uow, email_ledger, digest_publisher, clock, settings.provided.base_url
+    )

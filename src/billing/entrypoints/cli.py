@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import asyncio
 import logging
 import sys
@@ -19,6 +20,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, default=1, help="processes sharing the port (default: 1)")
     commands.add_parser("migrate", help="upgrade the database schema to the newest revision")
     commands.add_parser("local", help="the embedded all-in-one (what `make run` starts)")
+    commands.add_parser("worker", help="consume due-bills requests from SQS until SIGTERM")
+    commands.add_parser("outbox", help="print the emails the local AWS emulator has sent")
     commands.add_parser("bootstrap", help="create the AWS resources (bucket...) if missing; idempotent")
     args = parser.parse_args(argv)
 
@@ -33,6 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "migrate": lambda: _migrate(settings),
         "local": lambda: _local(settings),
         "bootstrap": lambda: _bootstrap(settings),
+        "worker": lambda: _worker(settings),
+        "outbox": lambda: _outbox(settings),
     }
     return handlers[args.command]()
 
@@ -61,11 +66,33 @@ def _bootstrap(settings: Settings) -> int:
     return 0
 
 
+def _worker(settings: Settings) -> int:
+    from billing.entrypoints.worker import run_worker
+
+    asyncio.run(run_worker(_container(settings)))
+    return 0
+
+
+def _outbox(settings: Settings) -> int:
+    endpoint = settings.aws_endpoint_url or f"http://127.0.0.1:{settings.local_aws_port}"
+    container = _container(dataclasses.replace(settings, aws_endpoint_url=endpoint))
+    try:
+        emails = asyncio.run(container.sent_emails())
+    except OSError as exc:
+        print(f"billing: the local AWS emulator at {endpoint} does not answer ({exc}); is `make run` running?",
+              file=sys.stderr)
+        return 1
+    for email in emails:
+        print(f"From: {email.get('source')}\nTo: {', '.join(email.get('destinations', {}).get('ToAddresses', []))}\n"
+              f"Subject: {email.get('subject')}\n\n{email.get('body')}\n{'-' * 72}")
+    print(f"{len(emails)} email(s) sent by {endpoint}", file=sys.stderr)
+    return 0
+
+
 def _serve(settings: Settings, banner: str | None = None) -> int:
     from billing.entrypoints.http.server import run_http_server
 
-    run_http_server(_container(settings), banner=banner)
-    return 0
+    return run_http_server(_container(settings), banner=banner)
 
 
 def _local(settings: Settings) -> int:

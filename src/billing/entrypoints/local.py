@@ -1,4 +1,5 @@
-"""The embedded all-in-one behind `make run`: SQLite, a local AWS emulator, the HTTP server."""
+"""The embedded all-in-one behind `make run`: SQLite, a local AWS emulator, the HTTP server, the
+worker and a stand-in for the SNS → Lambda delivery, in one process (the emulator in a child)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from billing.config import Settings
 from billing.container import Container
 from billing.entrypoints.http.server import run_http_server
 from billing.entrypoints.local_aws import EmulatorError, LocalAwsEmulator
+from billing.entrypoints.local_lambda import LambdaStandin
+from billing.entrypoints.worker import due_bills_consumer
 
 VAR = Path("var")
 
@@ -36,12 +39,20 @@ def run_local(settings: Settings) -> int:
                 print(f"billing: {exc}", file=sys.stderr)
                 return 2
             settings = dataclasses.replace(settings, aws_endpoint_url=endpoint)
+        outbox = settings.outbox_dir or str(VAR / "outbox")
+        settings = dataclasses.replace(settings, outbox_dir=outbox)
+        # The Lambda handler reads its configuration from the environment, as it would in AWS.
+        os.environ.update(BILLING_AWS_ENDPOINT_URL=settings.aws_endpoint_url, BILLING_OUTBOX_DIR=outbox)
         container = Container(settings=settings)
         container.migrate()
         banner = (
             f"billing: local mode on http://{settings.http_host}:{settings.http_port} "
             f"(docs at /docs; database {url.render_as_string(hide_password=True)}; "
-            f"AWS emulator {settings.aws_endpoint_url}); Ctrl-C to stop"
+            f"AWS emulator {settings.aws_endpoint_url}; emails in {outbox}/); Ctrl-C to stop"
         )
-        run_http_server(container, banner=banner, prepare=container.bootstrap)
-    return 0
+        return run_http_server(
+            container,
+            banner=banner,
+            prepare=container.bootstrap_local,
+            companions=[due_bills_consumer(container).run, LambdaStandin(container).run],
+        )

@@ -2,8 +2,32 @@
 
 from billing.ports.clock import Clock
 from billing.ports.file_store import FileStore
+from billing.ports.messaging import (
+    DigestPublisher,
+    DueBillsRequestQueue,
+    EmailLedger,
+    InboundMessage,
+    InboundQueue,
+    Mailer,
+)
 from billing.ports.metrics import Metrics, Tags
 from billing.ports.passwords import PasswordHasher
 from billing.ports.unit_of_work import AttachmentRepository, BillRepository, UnitOfWork, UserRepository
 
-__all__ = ["AttachmentRepository", "BillRepository", "Clock", "FileStore", "Metrics", "PasswordHasher", "Tags", "UnitOfWork", "UserRepository"]
+__all__ = [
+    "AttachmentRepository",
+    "BillRepository",
+    "Clock",
+    "DigestPublisher",
+    "DueBillsRequestQueue",
+    "EmailLedger",
+    "FileStore",
+    "InboundMessage",
+    "InboundQueue",
+    "Mailer",
+    "Metrics",
+    "PasswordHasher",
+    "Tags",
+    "UnitOfWork",
+    "UserRepository",
+]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from types import TracebackType
 from typing import Protocol, Self
 from uuid import UUID
@@ -33,6 +34,10 @@ class BillRepository(Protocol):
 
     async def list(self, owner_id: UUID, query: BillQuery) -> Sequence[Bill]:
         """The owner's bills matching `query`, ordered by (due_date, id), at most `query.limit`."""
+        ...
+
+    async def due(self, owner_id: UUID, until: date) -> Sequence[Bill]:
+        """The owner's unpaid bills (due, past_due) with due_date on or before `until`."""
         ...
 
     async def update(self, bill: Bill) -> None: ...

@@ -5,6 +5,7 @@ In AWS proper, deploy/cloudformation creates the same resources with the same se
 
 from __future__ import annotations
 
+import json
 import logging
 
 from botocore.exceptions import ClientError
@@ -54,3 +55,64 @@ async def ensure_bucket(clients: AwsClients, bucket: str, region: str) -> None:
             "RestrictPublicBuckets": True,
         },
     )
+
+
+async def ensure_queue(clients: AwsClients, name: str, max_receives: int, visibility_seconds: int = 60) -> str:
+    """A queue with its dead-letter queue (`<name>-dlq`, kept 14 days) and a redrive policy that
+    moves a message there after `max_receives` failed deliveries. Returns the queue URL."""
+    sqs = clients["sqs"]
+    dlq_url = (await sqs.create_queue(QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": "1209600"}))["QueueUrl"]
+    dlq_arn = (await sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"]))["Attributes"]["QueueArn"]
+    attributes = {
+        "VisibilityTimeout": str(visibility_seconds),
+        "ReceiveMessageWaitTimeSeconds": "20",
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives)}),
+    }
+    try:
+        url = (await sqs.create_queue(QueueName=name, Attributes=attributes))["QueueUrl"]
+    except ClientError as exc:  # exists with other attributes: bring them in line
+        if error_code(exc) not in ("QueueAlreadyExists", "QueueNameExists"):
+            raise
+        url = (await sqs.get_queue_url(QueueName=name))["QueueUrl"]
+        await sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+    return str(url)
+
+
+async def ensure_topic(clients: AwsClients, name: str) -> str:
+    """The digest topic (CreateTopic is idempotent). Returns its ARN."""
+    return str((await clients["sns"].create_topic(Name=name))["TopicArn"])
+
+
+async def subscribe_queue(clients: AwsClients, topic_arn: str, queue_url: str) -> None:
+    """Deliver the topic's messages (SNS envelope, not raw) into a queue: the local stand-in for
+    the Lambda subscription, which the emulator cannot run."""
+    sqs, sns = clients["sqs"], clients["sns"]
+    queue_arn = (await sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"]))["Attributes"]["QueueArn"]
+    subscriptions = (await sns.list_subscriptions_by_topic(TopicArn=topic_arn)).get("Subscriptions", [])
+    if not any(s["Endpoint"] == queue_arn for s in subscriptions):
+        await sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+
+
+async def ensure_ledger_table(clients: AwsClients, table: str) -> None:
+    """The email ledger: key user_id, on-demand, TTL on expires_at (epoch seconds)."""
+    dynamodb = clients["dynamodb"]
+    try:
+        await dynamodb.create_table(
+            TableName=table,
+            AttributeDefinitions=[{"AttributeName": "user_id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "user_id", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        await dynamodb.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    except ClientError as exc:
+        if error_code(exc) != "ResourceInUseException":
+            raise
+    ttl = await dynamodb.describe_time_to_live(TableName=table)
+    if ttl["TimeToLiveDescription"].get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+        await dynamodb.update_time_to_live(TableName=table,
+                                           TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
+
+
+async def ensure_sender(clients: AwsClients, sender: str) -> None:
+    """SES refuses to send from an unverified address; the emulator verifies at once."""
+    await clients["ses"].verify_email_identity(EmailAddress=sender)

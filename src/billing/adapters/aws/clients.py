@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -55,3 +56,12 @@ class AwsClients:
             return self._clients[service]
         except KeyError:
             raise RuntimeError(f"AWS client {service!r} is not open (container resources not initialised?)") from None
+
+
+async def opened(clients: AwsClients) -> AsyncIterator[None]:
+    """A dependency-injector Resource: the clients are open for the container's lifetime."""
+    await clients.open()
+    try:
+        yield
+    finally:
+        await clients.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from datetime import date
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing.adapters.sql.errors import database_errors
 from billing.adapters.sql.tables import attachments, bills, users
+from billing.domain.model.bill import UNPAID
 from billing.domain.model import (
     Attachment,
     Bill,
@@ -85,6 +87,17 @@ class SqlBillRepository(_Repository):
             statement = statement.limit(query.limit)
         result = await self._execute(statement)
         return [_bill(row) for row in result]
+
+    async def due(self, owner_id: UUID, until: date) -> Sequence[Bill]:
+        statement = (
+            _BILLS_WITH_ATTACHMENT.where(
+                bills.c.owner_id == owner_id,
+                bills.c.due_date <= until,
+                bills.c.payment_status.in_([s.value for s in UNPAID]),
+            )
+            .order_by(bills.c.due_date, bills.c.id)
+        )
+        return [_bill(row) for row in await self._execute(statement)]
 
     async def update(self, bill: Bill) -> None:
         row = _bill_row(bill)

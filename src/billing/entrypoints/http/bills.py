@@ -5,10 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from billing.domain.model import BillQuery, User
+from billing.domain.model.bill import parse_days
 from billing.domain.use_cases.create_bill import CreateBillCommand
 from billing.domain.use_cases.delete_bill import DeleteBillCommand
 from billing.domain.use_cases.get_bill import GetBillCommand
 from billing.domain.use_cases.list_bills import ListBillsCommand
+from billing.domain.use_cases.request_due_bills_email import RequestDueBillsEmailCommand
 from billing.domain.use_cases.update_bill import UpdateBillCommand
 from billing.domain.use_cases.views import BillView
 from billing.entrypoints.http.auth import authenticated
@@ -63,3 +65,13 @@ async def delete_bill(request: web.Request, user: User) -> web.Response:
     command = DeleteBillCommand(owner_id=user.id, bill_id=path_uuid(request, "id"))
     await request.app[CONTAINER].delete_bill().execute(command)
     return web.Response(status=204)
+
+
+@routes.get("/v1/bills/due/{days}")
+@authenticated
+async def request_due_bills_email(request: web.Request, user: User) -> web.Response:
+    days = parse_days(request.match_info["days"])
+    command = RequestDueBillsEmailCommand(user=user, days=days)
+    await request.app[CONTAINER].request_due_bills_email().execute(command)  # 503 if it cannot be queued
+    message = f"The email of your bills due within {days} days will be sent to {user.email_address} shortly."
+    return json_response({"message": message, "days": days}, status=202)

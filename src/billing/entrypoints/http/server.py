@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
@@ -25,31 +26,49 @@ def _loop_factory() -> asyncio.AbstractEventLoop:
 
 
 Prepare = Callable[[], Awaitable[None]]
+Companion = Callable[[asyncio.Event], Awaitable[None]]  # runs beside the server until the event is set
+log = logging.getLogger("billing.server")
 
 
-def run_http_server(container: Container, *, banner: str | None = None, prepare: Prepare | None = None) -> None:
+def run_http_server(container: Container, *, banner: str | None = None, prepare: Prepare | None = None,
+                    companions: Sequence[Companion] = ()) -> int:
     with asyncio.Runner(loop_factory=_loop_factory) as runner:
-        runner.run(serve(container, banner=banner, prepare=prepare))
+        return runner.run(serve(container, banner=banner, prepare=prepare, companions=companions))
 
 
-async def serve(container: Container, *, banner: str | None = None, prepare: Prepare | None = None) -> None:
-    """Serve until SIGINT/SIGTERM. `prepare` runs once the container's resources are open,
-    before the port accepts requests (the local mode bootstraps its emulator there)."""
+async def serve(container: Container, *, banner: str | None = None, prepare: Prepare | None = None,
+                companions: Sequence[Companion] = ()) -> int:
+    """Serve until SIGINT/SIGTERM; return the exit code.
+
+    `prepare` runs once the container's resources are open, before the port accepts requests (the
+    local mode bootstraps its emulator there). `companions` (the local worker and Lambda stand-in)
+    run in the same loop and get the same stop signal; if one dies, everything stops with code 1.
+    """
     settings = container.settings()
     app = create_app(container)
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None, handle_signals=False)
-    await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    await runner.setup()
+    exit_code = 0
     try:
         if prepare is not None:
             await prepare()
         site = web.TCPSite(runner, settings.http_host, settings.http_port, reuse_port=True)
         await site.start()
+        tasks = [asyncio.create_task(companion(stop)) for companion in companions]
         print(banner or f"billing: serving on http://{settings.http_host}:{settings.http_port}", file=sys.stderr,
               flush=True)
-        await stop.wait()
+        stopping = asyncio.ensure_future(stop.wait())
+        done, _ = await asyncio.wait({stopping, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+        if stopping not in done:
+            for task in done:
+                log.error("a companion task ended unexpectedly; stopping", exc_info=task.exception())
+            exit_code = 1
+            stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         await runner.cleanup()
+    return exit_code

@@ -1,0 +1,101 @@
+"""DynamoDB: the email ledger, one item per user, expiring 60 minutes after its send."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from botocore.exceptions import ClientError
+
+from billing.adapters.aws.clients import AwsClients
+from billing.adapters.aws.errors import aws_errors, error_code
+from billing.domain.model.due_bills import EMAIL_WINDOW
+
+# How long a claim may stay in "sending" before a retry of the same request may take it over
+# (the sender died between claiming and sending). Longer than any SES call plus retries.
+LEASE = timedelta(minutes=2)
+
+
+def _epoch(moment: datetime) -> str:
+    return str(int(moment.timestamp()))  # DynamoDB numbers travel as strings; TTL wants epoch seconds
+
+
+class DynamoEmailLedger:
+    """Implements EmailLedger. Item: user_id (key), request_id, state (sending|sent),
+    expires_at (epoch seconds, the table's TTL attribute), lease_until (epoch seconds)."""
+
+    def __init__(self, clients: AwsClients, table: str) -> None:
+        self._clients = clients
+        self._table = table
+
+    @property
+    def _dynamodb(self) -> Any:
+        return self._clients["dynamodb"]
+
+    async def sent_recently(self, user_id: UUID, now: datetime) -> bool:
+        with aws_errors("DynamoDB"):
+            response = await self._dynamodb.get_item(TableName=self._table, Key={"user_id": {"S": str(user_id)}},
+                                                     ConsistentRead=True)
+        item = response.get("Item")
+        # TTL deletion is lazy: an expired item may still be there, so compare ourselves.
+        return (item is not None and item["state"]["S"] == "sent"
+                and int(item["expires_at"]["N"]) > int(now.timestamp()))
+
+    async def claim(self, user_id: UUID, request_id: UUID, now: datetime) -> bool:
+        item = {
+            "user_id": {"S": str(user_id)},
+            "request_id": {"S": str(request_id)},
+            "state": {"S": "sending"},
+            "claimed_at": {"N": _epoch(now)},
+            "expires_at": {"N": _epoch(now + EMAIL_WINDOW)},
+            "lease_until": {"N": _epoch(now + LEASE)},
+        }
+        try:
+            with aws_errors("DynamoDB"):
+                await self._dynamodb.put_item(
+                    TableName=self._table,
+                    Item=item,
+                    ConditionExpression=(
+                        "attribute_not_exists(user_id) OR expires_at <= :now"
+                        " OR (request_id = :rid AND #state = :sending AND lease_until <= :now)"
+                    ),
+                    ExpressionAttributeNames={"#state": "state"},
+                    ExpressionAttributeValues={":now": {"N": _epoch(now)}, ":rid": {"S": str(request_id)},
+                                               ":sending": {"S": "sending"}},
+                )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    async def mark_sent(self, user_id: UUID, request_id: UUID, now: datetime) -> None:
+        try:
+            with aws_errors("DynamoDB"):
+                await self._dynamodb.update_item(
+                    TableName=self._table,
+                    Key={"user_id": {"S": str(user_id)}},
+                    UpdateExpression="SET #state = :sent, sent_at = :now",
+                    ConditionExpression="request_id = :rid",
+                    ExpressionAttributeNames={"#state": "state"},
+                    ExpressionAttributeValues={":sent": {"S": "sent"}, ":now": {"N": _epoch(now)},
+                                               ":rid": {"S": str(request_id)}},
+                )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":  # the window passed and another took it
+                raise
+
+    async def release(self, user_id: UUID, request_id: UUID) -> None:
+        try:
+            with aws_errors("DynamoDB"):
+                await self._dynamodb.delete_item(
+                    TableName=self._table,
+                    Key={"user_id": {"S": str(user_id)}},
+                    ConditionExpression="request_id = :rid AND #state = :sending",
+                    ExpressionAttributeNames={"#state": "state"},
+                    ExpressionAttributeValues={":rid": {"S": str(request_id)}, ":sending": {"S": "sending"}},
+                )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":  # not ours any more: nothing to give back
+                raise

@@ -1,0 +1,35 @@
+"""SNS: the digest topic the email Lambda is subscribed to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from billing.adapters.aws.clients import AwsClients
+from billing.adapters.aws.errors import aws_errors
+from billing.domain.model.due_bills import DueBillsDigest
+
+
+class SnsDigestPublisher:
+    """Implements DigestPublisher. Takes the topic ARN, or (locally) a name resolved once."""
+
+    def __init__(self, clients: AwsClients, topic_arn: str = "", topic_name: str = "") -> None:
+        if not (topic_arn or topic_name):
+            raise ValueError("an SNS topic needs an ARN or a name")
+        self._clients = clients
+        self._arn = topic_arn
+        self._name = topic_name
+
+    @property
+    def _sns(self) -> Any:
+        return self._clients["sns"]
+
+    async def arn(self) -> str:
+        if not self._arn:
+            with aws_errors("SNS"):  # CreateTopic is idempotent: it returns the existing topic's ARN
+                self._arn = str((await self._sns.create_topic(Name=self._name))["TopicArn"])
+        return self._arn
+
+    async def publish(self, digest: DueBillsDigest) -> None:
+        arn = await self.arn()
+        with aws_errors("SNS"):
+            await self._sns.publish(TopicArn=arn, Message=digest.to_json(), Subject="due-bills digest")

@@ -1,0 +1,61 @@
+"""SQS: the due-bills request queue (sending side) and any queue's consuming side."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from billing.adapters.aws.clients import AwsClients
+from billing.adapters.aws.errors import aws_errors
+from billing.domain.model.due_bills import DueBillsRequest
+from billing.ports import InboundMessage
+
+
+class SqsQueue:
+    """One SQS queue, by URL or (resolved once) by name. Implements DueBillsRequestQueue and InboundQueue."""
+
+    def __init__(self, clients: AwsClients, queue_url: str = "", queue_name: str = "") -> None:
+        if not (queue_url or queue_name):
+            raise ValueError("an SQS queue needs a URL or a name")
+        self._clients = clients
+        self._url = queue_url
+        self._name = queue_name
+
+    async def url(self) -> str:
+        if not self._url:
+            with aws_errors("SQS"):
+                self._url = str((await self._sqs.get_queue_url(QueueName=self._name))["QueueUrl"])
+        return self._url
+
+    @property
+    def _sqs(self) -> Any:
+        return self._clients["sqs"]
+
+    async def send(self, request: DueBillsRequest) -> None:
+        url = await self.url()
+        with aws_errors("SQS"):
+            await self._sqs.send_message(QueueUrl=url, MessageBody=request.to_json())
+
+    async def receive(self, max_messages: int, wait_seconds: int) -> Sequence[InboundMessage]:
+        url = await self.url()
+        with aws_errors("SQS"):
+            response = await self._sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=max_messages, WaitTimeSeconds=wait_seconds,
+                MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            )
+        return [
+            InboundMessage(m["MessageId"], m["ReceiptHandle"], m["Body"],
+                           int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")))
+            for m in response.get("Messages", [])
+        ]
+
+    async def delete(self, message: InboundMessage) -> None:
+        url = await self.url()
+        with aws_errors("SQS"):
+            await self._sqs.delete_message(QueueUrl=url, ReceiptHandle=message.receipt)
+
+    async def hide(self, message: InboundMessage, seconds: int) -> None:
+        url = await self.url()
+        with aws_errors("SQS"):
+            await self._sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message.receipt,
+                                                      VisibilityTimeout=seconds)

@@ -1,0 +1,69 @@
+"""The AWS Lambda handler for the SNS-triggered email step: `billing.entrypoints.lambda_handler.handler`.
+
+One event loop and one set of clients per Lambda container, created on the first invocation and
+reused by the next ones (never `asyncio.run` per invocation). Any failure raises, so Lambda
+retries the event and finally hands it to the on-failure destination.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from billing.config import Settings
+from billing.domain.model.due_bills import DueBillsDigest
+from billing.lambda_container import EmailContainer
+
+log = logging.getLogger("billing.lambda")
+
+
+class LambdaRuntime:
+    def __init__(self, container: EmailContainer) -> None:
+        self.container = container
+        self.loop = asyncio.new_event_loop()
+        self.loop.run_until_complete(self._call(container.init_resources))
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        return self.loop.run_until_complete(self._handle(event))
+
+    async def _handle(self, event: dict[str, Any]) -> dict[str, Any]:
+        outcomes = []
+        metrics = self.container.metrics()
+        for record in event.get("Records", []):
+            digest = DueBillsDigest.from_json(record["Sns"]["Message"])
+            outcome = await self.container.send_due_bills_email().execute(digest)
+            metrics.increment(f"lambda.email_{outcome}")
+            log.info("due-bills email for request %s: %s", digest.request_id, outcome)
+            outcomes.append(str(outcome))
+        return {"outcomes": outcomes}
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self._call(self.container.shutdown_resources))
+        self.loop.close()
+
+    @staticmethod
+    async def _call(operation: Any) -> None:
+        # Inside the running loop: dependency-injector creates its futures on the current loop.
+        await operation()
+
+
+_runtime: LambdaRuntime | None = None
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    global _runtime
+    if _runtime is None:
+        settings = Settings.from_env()
+        logging.getLogger().setLevel(settings.log_level_number)
+        _runtime = LambdaRuntime(EmailContainer(settings=settings))
+    return _runtime.invoke(event)
+
+
+def close_runtime() -> None:
+    """Close the cached runtime's clients (the embedded mode's stand-in calls this at shutdown;
+    in AWS the container is simply frozen and discarded)."""
+    global _runtime
+    if _runtime is not None:
+        runtime, _runtime = _runtime, None
+        runtime.close()

@@ -1,0 +1,40 @@
+"""`billing worker`: the long-running consumer of due-bills requests."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from billing.container import Container
+from billing.domain.model.due_bills import DueBillsRequest
+from billing.entrypoints.consumer import QueueConsumer
+from billing.ports import InboundMessage
+
+
+def due_bills_consumer(container: Container) -> QueueConsumer:
+    """The worker's consumer, reused by `billing local`: each message runs PrepareDueBillsDigest."""
+    settings = container.settings()
+
+    async def handle(message: InboundMessage) -> str:
+        request = DueBillsRequest.from_json(message.body)  # InvalidMessage: poison, ends in the DLQ
+        return str(await container.prepare_due_bills_digest().execute(request))
+
+    return QueueConsumer(
+        container.due_queue(), handle, name="worker", metrics=container.metrics(),
+        concurrency=settings.worker_concurrency, wait_seconds=settings.worker_wait_seconds,
+        visibility_seconds=settings.worker_visibility_seconds,
+        retry_delay_seconds=settings.worker_retry_delay_seconds, max_receives=settings.queue_max_receives,
+    )
+
+
+async def run_worker(container: Container) -> None:
+    """Consume until SIGTERM/SIGINT, then finish (or abandon, never delete) in-flight messages."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await container.init_resources()
+    try:
+        await due_bills_consumer(container).run(stop)
+    finally:
+        await container.shutdown_resources()
