@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -78,6 +79,30 @@ def _readable_file(raw: str) -> str:
     return raw
 
 
+def _log_format(raw: str) -> str:
+    value = raw.lower()
+    if value not in ("auto", "json", "text"):
+        raise ValueError("must be auto, json or text")
+    return value
+
+
+def _metric_prefix(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*", raw):
+        raise ValueError("must be dot-separated words of letters, digits and underscores")
+    return raw
+
+
+def _hostname(raw: str) -> str:
+    if ":" in raw:
+        try:
+            ipaddress.IPv6Address(raw)
+        except ValueError:
+            raise ValueError("must be a host name or an IP address (no scheme, port or path)") from None
+    elif any(c.isspace() or c in "/@" for c in raw) or len(raw) > 253:
+        raise ValueError("must be a host name or an IP address (no scheme, port or path)")
+    return raw
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """Every setting, with its default. README lists them; keep the two in step."""
@@ -96,6 +121,10 @@ class Settings:
     presign_expiry_seconds: int = 300
     max_upload_bytes: int = 20 * 1024 * 1024
     local_aws_port: int = 4566
+    log_format: str = "auto"  # auto: readable text for `billing local` on a terminal, JSON lines otherwise
+    statsd_host: str = ""  # empty: metrics are off (NullMetrics)
+    statsd_port: int = 8125
+    statsd_prefix: str = "billing"
 
     @property
     def base_url(self) -> str:
@@ -138,4 +167,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "presign_expiry_seconds": _presign_expiry,
     "max_upload_bytes": _positive_int,
     "local_aws_port": _port,
+    "log_format": _log_format,
+    "statsd_host": _hostname,
+    "statsd_port": _port,
+    "statsd_prefix": _metric_prefix,
 }

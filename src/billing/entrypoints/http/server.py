@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -14,6 +15,7 @@ from billing.entrypoints.http.app import create_app
 
 # Below the usual 30 s that platforms (systemd, ECS, CodeDeploy) wait before SIGKILL.
 SHUTDOWN_TIMEOUT = 20.0
+log = logging.getLogger("billing.server")
 
 
 def _loop_factory() -> asyncio.AbstractEventLoop:
@@ -48,8 +50,10 @@ async def serve(container: Container, *, banner: str | None = None, prepare: Pre
             await prepare()
         site = web.TCPSite(runner, settings.http_host, settings.http_port, reuse_port=True)
         await site.start()
-        print(banner or f"billing: serving on http://{settings.http_host}:{settings.http_port}", file=sys.stderr,
-              flush=True)
+        if banner is not None:  # `billing local`: a person reads it
+            print(banner, file=sys.stderr, flush=True)
+        else:  # `billing serve`: a JSON line like every other one
+            log.info("serving on http://%s:%s", settings.http_host, settings.http_port)
         await stop.wait()
     finally:
         await runner.cleanup()
