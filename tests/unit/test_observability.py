@@ -202,6 +202,7 @@ async def test_no_secret_in_logs_even_on_errors(client, log_stream, tables: Tabl
     assert [line["status"] for line in lines if line["logger"] == "billing.access"] == [201, 401, 401, 400, 400, 500, 503]
     assert any("RuntimeError" in line.get("exception", "") for line in lines)  # the 500 was logged, redacted
     secrets = [PASSWORD, "Wrong999!", "short", "nodigits", "fake$", ARGON2_HASH, BCRYPT_HASH, "argon2id", "$2b$",
+               *ARGON2_HASH.split("$")[-2:], BCRYPT_HASH[-31:], "m=19456",
                "jane@example.com", "Jane@Example.com", "nobody@example.com", "bad@example.com",
                AUTH["Authorization"], AUTH["Authorization"].split()[1], wrong["Authorization"].split()[1]]
     for secret in secrets:
@@ -213,7 +214,8 @@ def test_redact_masks_secrets_in_any_text() -> None:
     text = redact(f"Authorization: Basic {token} user Jane.Doe+x@Example.co.uk hash {ARGON2_HASH} "
                   f"old {BCRYPT_HASH} url mysql+aiomysql://app:s3cr3t@db:3306/billing "
                   f"{{'password': 'Abcd1234!', \"password_hash\": \"x\"}} password=hunter2&x=1")
-    for secret in (token, "Jane.Doe+x@Example.co.uk", ARGON2_HASH, BCRYPT_HASH, "s3cr3t", "Abcd1234!", "hunter2"):
+    for secret in (token, "Jane.Doe+x@Example.co.uk", ARGON2_HASH, BCRYPT_HASH, "s3cr3t", "Abcd1234!", "hunter2",
+                   *ARGON2_HASH.split("$")[-2:], BCRYPT_HASH[-31:], "m=19456"):
         assert secret not in text, (secret, text)
     assert "mysql+aiomysql://app:[redacted]@db:3306/billing" in text
 

@@ -42,15 +42,18 @@ def current_context() -> Mapping[str, str]:
 
 # ---------------------------------------------------------------- redaction (defence in depth)
 _REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # Authorization header values: "Basic <base64>", "Bearer <token>", including "Authorization: x".
-    (re.compile(r"(?i)\b(authorization[\"']?\s*[:=]\s*[\"']?)[^\"'\r\n,}]+"), r"\1[redacted]"),
-    (re.compile(r"\b(Basic|Bearer|basic|bearer|BASIC|BEARER)\s+[A-Za-z0-9+/=._~-]{8,}"), r"\1 [redacted]"),
     # Password hashes: Argon2 (PHC string), bcrypt, and other modular-crypt strings.
-    (re.compile(r"\$argon2(?:id|i|d)\$[^\s\"',;)}\]]+"), "[password-hash]"),
+    (re.compile(r"\$argon2(?:id|i|d)(?:\$v=\d+)?\$[mtp]=[\d,mtp=]+(?:\$[A-Za-z0-9+/=]*){0,2}"), "[password-hash]"),
+    (re.compile(r"\$argon2(?:id|i|d)\$[^\s\"']+"), "[password-hash]"),
     (re.compile(r"\$2[abxy]?\$\d{2}\$[./A-Za-z0-9]{53}"), "[password-hash]"),
     (re.compile(r"\$(?:pbkdf2[-\w]*|scrypt|[156])\$[^\s\"',;)}\]]+"), "[password-hash]"),
+    # Authorization header values ("Authorization: <scheme> <credentials>"), and "Basic <base64>",
+    # "Bearer <token>" wherever they appear.
+    (re.compile(r"(?i)\b(authorization[\"']?\s*[:=]\s*[\"']?)(?:[A-Za-z0-9-]+\s+)?(?!\[)[^\s\"',}]+"),
+     r"\1[redacted]"),
+    (re.compile(r"\b(Basic|Bearer|basic|bearer|BASIC|BEARER)\s+[A-Za-z0-9+/=._~-]{8,}"), r"\1 [redacted]"),
     # key=value and "key": "value" pairs whose key names a secret.
-    (re.compile(r"(?i)\b((?:password|passwd|pwd|secret|token|api_key)\w*[\"']?\s*[:=]\s*[\"']?)[^\"'\s,;&}\]]+"),
+    (re.compile(r"(?i)\b((?:password|passwd|pwd|secret|token|api_key)\w*[\"']?\s*[:=]\s*[\"']?)(?!\[)[^\"'\s,;&}\]]+"),
      r"\1[redacted]"),
     # Credentials in URLs (scheme://user:password@host).
     (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@"), r"\1[redacted]@"),
