@@ -103,7 +103,7 @@ class Container(containers.DeclarativeContainer):
     )
     aws_clients_lifetime = providers.Resource(_opened, aws_clients)
     file_store = providers.Singleton(
-        S3FileStore, aws_clients, settings.provided.s3_bucket, settings.provided.presign_expiry_seconds
+        S3FileStore, aws_clients, settings.provided.s3_bucket, settings.provided.presign_expiry_seconds, metrics
     )
 
     # Operations

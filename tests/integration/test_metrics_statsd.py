@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 import socket
 import time
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 import uvloop
-from dependency_injector import providers
 
 from billing.adapters.metrics.statsd import StatsdMetrics
 from billing.adapters.sql.unit_of_work import SqlUnitOfWork
 from billing.config import Settings
-from billing.container import Container
 from billing.entrypoints.http.app import create_app
 from tests.conftest import PASSWORD, basic, container_with_fakes
 from tests.fakes import FakeClock, FakeMetrics, FakePasswordHasher, Tables
-from tests.integration.conftest import fast_hasher, wipe
+from tests.integration.conftest import make_container, wipe
 from tests.integration.test_sql_adapter import a_user
 
 USER = {"first_name": "Jane", "last_name": "Doe", "email_address": "jane@example.com", "password": PASSWORD}
@@ -99,25 +99,39 @@ async def test_real_requests_reach_the_agent_tagged_by_route_pattern(aiohttp_cli
     assert bill["id"] not in everything and "example.com" not in everything
 
 
-async def test_database_calls_timed_by_operation_on_the_agent(aiohttp_client, agent, sqlite_url) -> None:
+async def test_database_and_s3_calls_timed_by_operation_on_the_agent(aiohttp_client, agent, sqlite_url,
+                                                                     aws_endpoint) -> None:
     listener, port = agent
-    container = Container(settings=Settings(database_url=sqlite_url, statsd_host="127.0.0.1", statsd_port=port,
-                                            statsd_prefix="svc.billing"))
-    container.password_hasher.override(providers.Singleton(fast_hasher))
+    container = make_container(sqlite_url, aws_endpoint, statsd_host="127.0.0.1", statsd_port=port,
+                               statsd_prefix="svc.billing")
     await wipe(container.engine())
+    await container.init_resources()
+    await container.bootstrap()  # the test's own bucket
+    await container.shutdown_resources()
     client = await aiohttp_client(create_app(container))
     assert (await client.post("/v1/user", json=USER)).status == 201
-    assert (await client.get("/v1/bills", headers=AUTH)).status == 200
+    bill = await (await client.post("/v1/bill", json=BILL, headers=AUTH)).json()
+    upload = aiohttp.FormData()
+    upload.add_field("attachment", io.BytesIO(b"%PDF-1.7\n" + b"x" * 1000), filename="a.pdf",
+                     content_type="application/pdf")
+    assert (await client.post(f"/v1/bill/{bill['id']}/file", data=upload, headers=AUTH)).status == 201
+    assert (await client.delete(f"/v1/bill/{bill['id']}", headers=AUTH)).status == 204
 
     def done(metrics) -> bool:
-        return {"users.insert", "commit", "users.select", "bills.select"} <= {
-            t.get("operation") for n, *_, t in metrics if n == "svc.billing.db.duration"}
+        db = {t.get("operation") for n, *_, t in metrics if n == "svc.billing.db.duration"}
+        s3 = {t.get("operation") for n, *_, t in metrics if n == "svc.billing.aws.duration"}
+        return {"users.insert", "commit", "users.select", "bills.insert"} <= db and \
+            {"put_object", "delete_object"} <= s3
 
     await listener.wait_for(done)
-    db = [t for n, v, kind, t in listener.parsed() if n == "svc.billing.db.duration"]
-    assert all(set(t) == {"operation", "outcome"} and t["outcome"] == "ok" for t in db)
-    assert {t["operation"] for t in db} <= {"connect", "users.insert", "users.select", "users.update",
-                                            "bills.select", "commit", "rollback"}
+    parsed = listener.parsed()
+    db = [t for n, v, kind, t in parsed if n == "svc.billing.db.duration"]
+    assert all(set(t) == {"operation", "outcome"} and t["outcome"] == "ok" for t in db), db
+    assert all(re.fullmatch(r"connect|commit|rollback|[a-z_]+\.(select|insert|update|delete)", t["operation"])
+               for t in db), db
+    s3 = [t for n, v, kind, t in parsed if n == "svc.billing.aws.duration"]
+    assert all(set(t) == {"service", "operation", "outcome"} and t["service"] == "s3" for t in s3)
+    assert bill["id"] not in "\n".join(listener.lines)
 
 
 async def test_sql_unit_of_work_times_every_call(engine) -> None:

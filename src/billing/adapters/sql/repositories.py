@@ -35,6 +35,8 @@ def operation_of(statement: sa.Executable) -> str:
     if table is None and isinstance(statement, sa.Select):
         froms = statement.get_final_froms()
         table = froms[0] if froms else None
+        while isinstance(table, sa.Join):  # bills LEFT JOIN attachments: named after the leftmost table
+            table = table.left
     name = getattr(table, "name", None)
     return f"{name}.{verb}" if isinstance(name, str) else str(verb)
 
