@@ -47,7 +47,12 @@ async def _nothing_to_open() -> AsyncIterator[None]:
 @pytest.fixture
 def fake_container(tables: Tables, clock: FakeClock, hasher: FakePasswordHasher, file_store: FakeFileStore) -> Container:
     """The production container with every port overridden by a fake (no I/O at all)."""
-    container = Container(settings=Settings(public_base_url="https://billing.test"))
+    return container_with_fakes(Settings(public_base_url="https://billing.test"), tables, clock, hasher)
+
+
+def container_with_fakes(settings: Settings, tables: Tables, clock: FakeClock, hasher: FakePasswordHasher) -> Container:
+    """The production container on `settings`, with the database, hasher and clock replaced by fakes."""
+    container = Container(settings=settings)
     container.uow.override(providers.Factory(FakeUnitOfWork, tables))
     container.password_hasher.override(providers.Object(hasher))
     container.clock.override(providers.Object(clock))

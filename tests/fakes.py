@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
@@ -62,6 +62,7 @@ class Tables:
     commits: int = 0
     down: bool = False  # simulate an unreachable database
     fail_attachment_insert: bool = False
+    error: Exception | None = None  # raised when a unit of work starts (simulate a bug: a 500)
 
 
 class FakeUserRepository:
@@ -156,6 +157,8 @@ class FakeUnitOfWork:
     async def __aenter__(self) -> Self:
         if self._tables.down:
             raise ServiceUnavailable("fake database is down")
+        if self._tables.error is not None:
+            raise self._tables.error
         self._users = copy.deepcopy(self._tables.users)
         self._bills = copy.deepcopy(self._tables.bills)
         self.users = FakeUserRepository(self._users)
@@ -186,15 +189,20 @@ class FakeMetrics:
         self.counters: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
         self.timings: list[tuple[str, float, dict[str, str]]] = []
 
-    def increment(self, name: str, value: int = 1, tags: dict[str, str] | None = None) -> None:
+    def increment(self, name: str, value: int = 1, tags: Mapping[str, str] | None = None) -> None:
         key = (name, tuple(sorted((tags or {}).items())))
         self.counters[key] = self.counters.get(key, 0) + value
 
-    def timing(self, name: str, milliseconds: float, tags: dict[str, str] | None = None) -> None:
+    def timing(self, name: str, milliseconds: float, tags: Mapping[str, str] | None = None) -> None:
         self.timings.append((name, milliseconds, dict(tags or {})))
 
-    def count(self, name: str) -> int:
-        return sum(v for (n, _), v in self.counters.items() if n == name)
+    def count(self, name: str, **tags: str) -> int:
+        """The counter `name` summed over every tag set that includes `tags`."""
+        return sum(v for (n, t), v in self.counters.items() if n == name and tags.items() <= dict(t).items())
+
+    def timed(self, name: str) -> list[dict[str, str]]:
+        """The tags of each timing recorded under `name`, in order."""
+        return [tags for n, _, tags in self.timings if n == name]
 
 
 class FakeFileStore:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -110,6 +111,30 @@ def _readable_file(raw: str) -> str:
     return raw
 
 
+def _log_format(raw: str) -> str:
+    value = raw.lower()
+    if value not in ("auto", "json", "text"):
+        raise ValueError("must be auto, json or text")
+    return value
+
+
+def _metric_prefix(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*", raw):
+        raise ValueError("must be dot-separated words of letters, digits and underscores")
+    return raw
+
+
+def _hostname(raw: str) -> str:
+    if ":" in raw:
+        try:
+            ipaddress.IPv6Address(raw)
+        except ValueError:
+            raise ValueError("must be a host name or an IP address (no scheme, port or path)") from None
+    elif any(c.isspace() or c in "/@" for c in raw) or len(raw) > 253:
+        raise ValueError("must be a host name or an IP address (no scheme, port or path)")
+    return raw
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """Every setting, with its default. README lists them; keep the two in step."""
@@ -140,6 +165,10 @@ class Settings:
     worker_retry_delay_seconds: int = 5
     queue_max_receives: int = 5
     outbox_dir: str = ""  # when set, every sent email is also written there as an .eml file
+    log_format: str = "auto"  # auto: readable text for `billing local` on a terminal, JSON lines otherwise
+    statsd_host: str = ""  # empty: metrics are off (NullMetrics)
+    statsd_port: int = 8125
+    statsd_prefix: str = "billing"
 
     @property
     def base_url(self) -> str:
@@ -194,4 +223,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "worker_retry_delay_seconds": _non_negative_int,
     "queue_max_receives": _positive_int,
     "outbox_dir": _text,
+    "log_format": _log_format,
+    "statsd_host": _hostname,
+    "statsd_port": _port,
+    "statsd_prefix": _metric_prefix,
 }

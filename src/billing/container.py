@@ -22,6 +22,7 @@ from billing.adapters.aws.s3_file_store import S3FileStore
 from billing.adapters.aws.sns_publisher import SnsDigestPublisher
 from billing.adapters.aws.sqs_queue import SqsQueue
 from billing.adapters.clock import SystemClock
+from billing.adapters.metrics.statsd import StatsdMetrics
 from billing.adapters.null_metrics import NullMetrics
 from billing.adapters.security.hasher import Argon2PasswordHasher, CachingPasswordHasher
 from billing.adapters.sql.engine import create_engine, database_answers
@@ -68,6 +69,24 @@ async def _bootstrap(clients: AwsClients, settings: Settings, standin_queue: str
 LAMBDA_STANDIN_QUEUE = "billing-local-lambda-standin"
 
 
+def _metrics_kind(settings: Settings) -> str:
+    return "statsd" if settings.statsd_host else "off"
+
+
+async def _metrics_lifetime(metrics: object) -> AsyncIterator[None]:
+    """Open the statsd client's UDP endpoint on the running loop at startup, flush and close it at
+    shutdown. Metrics objects are plain singletons (like the engine), so every factory that
+    needs one stays synchronous; the other Metrics implementations have no lifetime."""
+    if not isinstance(metrics, StatsdMetrics):
+        yield
+        return
+    await metrics.start()
+    try:
+        yield
+    finally:
+        await metrics.close()
+
+
 class Container(containers.DeclarativeContainer):
     """Resources (engine, clients) live from startup to shutdown; units of work and use cases
     are factories, so each request or message gets fresh ones."""
@@ -75,7 +94,17 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     clock = providers.Singleton(SystemClock)
-    metrics = providers.Singleton(NullMetrics)
+    metrics = providers.Selector(
+        providers.Callable(_metrics_kind, settings),
+        statsd=providers.Singleton(
+            StatsdMetrics,
+            settings.provided.statsd_host,
+            settings.provided.statsd_port,
+            settings.provided.statsd_prefix,
+        ),
+        off=providers.Singleton(NullMetrics),
+    )
+    metrics_lifetime = providers.Resource(_metrics_lifetime, metrics)
     engine = providers.Singleton(
         create_engine,
         settings.provided.database_url,
@@ -88,7 +117,7 @@ class Container(containers.DeclarativeContainer):
         providers.Singleton(Argon2PasswordHasher),
         ttl_seconds=settings.provided.credential_cache_seconds,
     )
-    uow = providers.Factory(SqlUnitOfWork, engine)
+    uow = providers.Factory(SqlUnitOfWork, engine, metrics)
 
     aws_clients = providers.Singleton(
         AwsClients,
@@ -98,7 +127,7 @@ class Container(containers.DeclarativeContainer):
     )
     aws_clients_lifetime = providers.Resource(opened, aws_clients)
     file_store = providers.Singleton(
-        S3FileStore, aws_clients, settings.provided.s3_bucket, settings.provided.presign_expiry_seconds
+        S3FileStore, aws_clients, settings.provided.s3_bucket, settings.provided.presign_expiry_seconds, metrics
     )
     due_queue = providers.Singleton(
         SqsQueue, aws_clients, settings.provided.due_queue_url, settings.provided.due_queue_name

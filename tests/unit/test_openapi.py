@@ -40,3 +40,24 @@ async def test_served_document_is_the_yaml_source(aiohttp_client, fake_container
     response = await client.get("/openapi.json")
     assert response.status == 200
     assert await response.json() == openapi_document()
+
+
+def test_every_operation_documents_the_request_id_header() -> None:
+    document = openapi_document()
+    components = document["components"]
+
+    def resolve(node: dict) -> dict:
+        while "$ref" in node:
+            kind, name = node["$ref"].split("/")[-2:]
+            node = components[kind][name]
+        return node
+
+    for path, item in document["paths"].items():
+        path_params = [resolve(p) for p in item.get("parameters", [])]
+        for method, operation in item.items():
+            if method not in ("get", "put", "post", "delete", "patch"):
+                continue
+            params = path_params + [resolve(p) for p in operation.get("parameters", [])]
+            assert any(p["in"] == "header" and p["name"] == "X-Request-Id" for p in params), (method, path)
+            for status, response in operation["responses"].items():
+                assert "X-Request-Id" in resolve(response).get("headers", {}), (method, path, status)

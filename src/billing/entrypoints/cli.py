@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import asyncio
-import logging
+import dataclasses
 import sys
 from collections.abc import Callable, Sequence
 
 from billing.config import ConfigError, Settings
 from billing.container import Container
+from billing.entrypoints.logging_setup import choose_format, configure_logging
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"billing: configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level_number, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level_number, choose_format(settings.log_format, args.command, sys.stdout))
     handlers: dict[str, Callable[[], int]] = {
         "serve": lambda: _serve(settings),
         "migrate": lambda: _migrate(settings),

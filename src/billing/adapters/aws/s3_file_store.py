@@ -10,6 +10,9 @@ from urllib.parse import quote
 
 from billing.adapters.aws.clients import AwsClients
 from billing.adapters.aws.errors import aws_errors
+from billing.adapters.metrics.timing import timed
+from billing.adapters.null_metrics import NullMetrics
+from billing.ports.metrics import AWS_DURATION, Metrics
 
 # S3's smallest allowed part (except the last). Small parts keep the server's memory flat:
 # one part is gathered, joined once, sent, and dropped, whatever the file's size.
@@ -17,10 +20,15 @@ PART_SIZE = 5 * 1024 * 1024
 
 
 class S3FileStore:
-    def __init__(self, clients: AwsClients, bucket: str, url_expiry_seconds: int) -> None:
+    def __init__(self, clients: AwsClients, bucket: str, url_expiry_seconds: int,
+                 metrics: Metrics | None = None) -> None:
         self._clients = clients
         self._bucket = bucket
         self._expiry = url_expiry_seconds
+        self._metrics: Metrics = metrics or NullMetrics()
+
+    def _timed(self, operation: str) -> contextlib.AbstractContextManager[None]:
+        return timed(self._metrics, AWS_DURATION, service="s3", operation=operation)
 
     @property
     def _s3(self) -> Any:
@@ -46,37 +54,39 @@ class S3FileStore:
             body = b"".join(pending)
             with aws_errors("S3"):
                 if upload_id is None:  # small file: one request
-                    await self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=content_type,
-                                              ServerSideEncryption="AES256")
+                    with self._timed("put_object"):
+                        await self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=content_type,
+                                                  ServerSideEncryption="AES256")
                     return
                 if body:
                     parts.append(await self._upload_part(key, upload_id, len(parts) + 1, body))
-                await self._s3.complete_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id,
-                                                         MultipartUpload={"Parts": parts})
+                with self._timed("complete_multipart_upload"):
+                    await self._s3.complete_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id,
+                                                             MultipartUpload={"Parts": parts})
         except BaseException:
             if upload_id is not None:
                 await asyncio.shield(self._abort(key, upload_id))
             raise
 
     async def _start_multipart(self, key: str, content_type: str) -> str:
-        with aws_errors("S3"):
+        with aws_errors("S3"), self._timed("create_multipart_upload"):
             response = await self._s3.create_multipart_upload(Bucket=self._bucket, Key=key, ContentType=content_type,
                                                               ServerSideEncryption="AES256")
         return str(response["UploadId"])
 
     async def _upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> dict[str, Any]:
-        with aws_errors("S3"):
+        with aws_errors("S3"), self._timed("upload_part"):
             response = await self._s3.upload_part(Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number,
                                                   Body=body)
         return {"ETag": response["ETag"], "PartNumber": number}
 
     async def _abort(self, key: str, upload_id: str) -> None:
         # Best effort: an upload we cannot abort is removed by the lifecycle rule.
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception), self._timed("abort_multipart_upload"):
             await self._s3.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
 
     async def delete(self, key: str) -> None:
-        with aws_errors("S3"):
+        with aws_errors("S3"), self._timed("delete_object"):
             await self._s3.delete_object(Bucket=self._bucket, Key=key)
 
     async def download_url(self, key: str, file_name: str) -> str:

@@ -14,7 +14,9 @@ def create_engine(url: str, *, pool_size: int = 10, ssl_ca: str = "", echo: bool
     """An engine for `url`. MySQL: pre-ping (a server-closed connection would fail the next query
     with error 2013), bounded waits so a dead database gives an error in seconds, not a hang."""
     parsed = make_url(url)
-    options: dict[str, Any] = {"echo": echo}
+    # hide_parameters: a driver error's text never carries the statement's values (email
+    # addresses, password hashes), so an exception logged anywhere cannot leak them.
+    options: dict[str, Any] = {"echo": echo, "hide_parameters": True}
     if parsed.get_backend_name() == "mysql":
         if "charset" not in parsed.query:
             parsed = parsed.update_query_dict({"charset": "utf8mb4"})

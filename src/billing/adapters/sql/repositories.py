@@ -10,6 +10,8 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from billing.adapters.metrics.timing import timed
+from billing.adapters.null_metrics import NullMetrics
 from billing.adapters.sql.errors import database_errors
 from billing.adapters.sql.tables import attachments, bills, users
 from billing.domain.model.bill import UNPAID
@@ -23,14 +25,33 @@ from billing.domain.model import (
     PaymentStatus,
     User,
 )
+from billing.ports.metrics import DB_DURATION, Metrics
+
+
+def operation_of(statement: sa.Executable) -> str:
+    """`<table>.<verb>` ("users.select", "bills.delete"): a fixed word per statement shape, never
+    a value from it, so the timer's tag has a handful of values whatever the data."""
+    verb = {"textclause": "text"}.get(getattr(statement, "__visit_name__", ""), None) or getattr(
+        statement, "__visit_name__", "statement")
+    table = getattr(statement, "table", None)
+    if table is None and isinstance(statement, sa.Select):
+        froms = statement.get_final_froms()
+        table = froms[0] if froms else None
+        while isinstance(table, sa.Join):  # bills LEFT JOIN attachments: named after the leftmost table
+            table = table.left
+    name = getattr(table, "name", None)
+    return f"{name}.{verb}" if isinstance(name, str) else str(verb)
 
 
 class _Repository:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: AsyncConnection, metrics: Metrics | None = None) -> None:
         self._conn = connection
+        self._metrics: Metrics = metrics or NullMetrics()
 
-    async def _execute(self, statement: sa.Executable) -> sa.CursorResult[Any]:
-        with database_errors():
+    async def _execute(self, statement: sa.Executable, operation: str | None = None) -> sa.CursorResult[Any]:
+        """Run one statement, timed as `db.duration` tagged `operation` (derived from the statement
+        unless given) and `outcome`; driver failures become ServiceUnavailable."""
+        with timed(self._metrics, DB_DURATION, operation=operation or operation_of(statement)), database_errors():
             return await self._conn.execute(statement)
 
 

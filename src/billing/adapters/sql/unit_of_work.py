@@ -8,8 +8,11 @@ from typing import Self
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from billing.adapters.metrics.timing import timed
+from billing.adapters.null_metrics import NullMetrics
 from billing.adapters.sql.errors import database_errors
 from billing.adapters.sql.repositories import SqlAttachmentRepository, SqlBillRepository, SqlUserRepository
+from billing.ports.metrics import DB_DURATION, Metrics
 
 
 class SqlUnitOfWork:
@@ -17,21 +20,24 @@ class SqlUnitOfWork:
     bills: SqlBillRepository
     attachments: SqlAttachmentRepository
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, metrics: Metrics | None = None) -> None:
         self._engine = engine
+        self._metrics: Metrics = metrics or NullMetrics()
         self._conn: AsyncConnection | None = None
 
     async def __aenter__(self) -> Self:
-        with database_errors():
+        # "connect" covers taking a pooled connection (and its pre-ping) and BEGIN: it grows
+        # when the pool is exhausted or the database is slow to accept.
+        with timed(self._metrics, DB_DURATION, operation="connect"), database_errors():
             self._conn = await self._engine.connect()
             try:
                 await self._conn.begin()
             except BaseException:
                 await self._conn.close()
                 raise
-        self.users = SqlUserRepository(self._conn)
-        self.bills = SqlBillRepository(self._conn)
-        self.attachments = SqlAttachmentRepository(self._conn)
+        self.users = SqlUserRepository(self._conn, self._metrics)
+        self.bills = SqlBillRepository(self._conn, self._metrics)
+        self.attachments = SqlAttachmentRepository(self._conn, self._metrics)
         return self
 
     async def __aexit__(
@@ -51,10 +57,10 @@ class SqlUnitOfWork:
 
     async def commit(self) -> None:
         assert self._conn is not None, "commit outside `async with uow`"
-        with database_errors():
+        with timed(self._metrics, DB_DURATION, operation="commit"), database_errors():
             await self._conn.commit()
 
     async def rollback(self) -> None:
         assert self._conn is not None, "rollback outside `async with uow`"
-        with database_errors():
+        with timed(self._metrics, DB_DURATION, operation="rollback"), database_errors():
             await self._conn.rollback()

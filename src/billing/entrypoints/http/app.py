@@ -8,7 +8,8 @@ from aiohttp import web
 
 from billing.container import Container
 from billing.entrypoints.http import attachments, bills, ops, users
-from billing.entrypoints.http.keys import CONTAINER, SETTINGS
+from billing.entrypoints.http.keys import CONTAINER, METRICS, SETTINGS
+from billing.entrypoints.http.observability import observability_middleware
 from billing.entrypoints.http.problems import problem_middleware
 
 # JSON bodies are small; anything bigger than this is refused with 413 before it is read.
@@ -16,9 +17,11 @@ MAX_JSON_BODY = 64 * 1024
 
 
 def create_app(container: Container) -> web.Application:
-    app = web.Application(middlewares=[problem_middleware], client_max_size=MAX_JSON_BODY)
+    # Outermost first: observability sees the status problem_middleware settled on.
+    app = web.Application(middlewares=[observability_middleware, problem_middleware], client_max_size=MAX_JSON_BODY)
     app[CONTAINER] = container
     app[SETTINGS] = container.settings()
+    app[METRICS] = container.metrics()  # a plain singleton; its UDP endpoint opens with the resources
     app.add_routes(users.routes)
     app.add_routes(bills.routes)
     app.add_routes(attachments.routes)

@@ -6,6 +6,8 @@ from aiohttp import web
 
 from billing.config import Settings
 from billing.container import Container
+from billing.ports.metrics import Metrics
 
 CONTAINER = web.AppKey("container", Container)
 SETTINGS = web.AppKey("settings", Settings)
+METRICS = web.AppKey("metrics", Metrics)

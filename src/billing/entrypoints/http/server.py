@@ -15,6 +15,7 @@ from billing.entrypoints.http.app import create_app
 
 # Below the usual 30 s that platforms (systemd, ECS, CodeDeploy) wait before SIGKILL.
 SHUTDOWN_TIMEOUT = 20.0
+log = logging.getLogger("billing.server")
 
 
 def _loop_factory() -> asyncio.AbstractEventLoop:
@@ -27,7 +28,6 @@ def _loop_factory() -> asyncio.AbstractEventLoop:
 
 Prepare = Callable[[], Awaitable[None]]
 Companion = Callable[[asyncio.Event], Awaitable[None]]  # runs beside the server until the event is set
-log = logging.getLogger("billing.server")
 
 
 def run_http_server(container: Container, *, banner: str | None = None, prepare: Prepare | None = None,
@@ -59,8 +59,10 @@ async def serve(container: Container, *, banner: str | None = None, prepare: Pre
         site = web.TCPSite(runner, settings.http_host, settings.http_port, reuse_port=True)
         await site.start()
         tasks = [asyncio.create_task(companion(stop)) for companion in companions]
-        print(banner or f"billing: serving on http://{settings.http_host}:{settings.http_port}", file=sys.stderr,
-              flush=True)
+        if banner is not None:  # `billing local`: a person reads it
+            print(banner, file=sys.stderr, flush=True)
+        else:  # `billing serve`: a JSON line like every other one
+            log.info("serving on http://%s:%s", settings.http_host, settings.http_port)
         stopping = asyncio.ensure_future(stop.wait())
         done, _ = await asyncio.wait({stopping, *tasks}, return_when=asyncio.FIRST_COMPLETED)
         if stopping not in done:

@@ -1,0 +1,66 @@
+"""How every outbound call of an adapter is timed: database, S3, SQS, SNS, DynamoDB, SES.
+
+An adapter takes a `Metrics` in `__init__` (the container passes `metrics`) and wraps each call:
+
+    from billing.adapters.metrics.timing import timed
+    from billing.ports.metrics import AWS_DURATION
+
+    with timed(self._metrics, AWS_DURATION, service="s3", operation="put_object"):
+        await client.put_object(Bucket=..., Key=..., Body=...)
+
+or decorates the method (the instance must have a `_metrics` attribute):
+
+    @timed_method(AWS_DURATION, service="sqs", operation="send_message")
+    async def enqueue(self, request: DueBillsRequest) -> None: ...
+
+Either records one timing in milliseconds, tagged with the given tags plus `outcome` ("ok",
+"error" when the call raised, "cancelled"), whether the call succeeds or not, and re-raises.
+Tags are fixed words chosen by the adapter (service, operation): never ids, keys, emails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, ParamSpec, TypeVar
+
+from billing.ports.metrics import Metrics
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@contextmanager
+def timed(metrics: Metrics, name: str, /, **tags: str) -> Iterator[None]:
+    started = time.perf_counter()
+    outcome = "ok"
+    try:
+        yield
+    except asyncio.CancelledError:
+        outcome = "cancelled"
+        raise
+    except BaseException:
+        outcome = "error"
+        raise
+    finally:
+        metrics.timing(name, (time.perf_counter() - started) * 1000.0, tags | {"outcome": outcome})
+
+
+def timed_method(
+    name: str, /, **tags: str
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """Decorate an `async def` method of an adapter whose instance has `self._metrics`."""
+
+    def decorate(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        @functools.wraps(method)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            instance: Any = args[0]
+            with timed(instance._metrics, name, **tags):
+                return await method(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
