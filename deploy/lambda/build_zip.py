@@ -43,6 +43,8 @@ BILLING_PARTS = (
     "billing/adapters/__init__.py",
     "billing/adapters/aws",
     "billing/adapters/clock.py",
+    "billing/adapters/metrics/__init__.py",
+    "billing/adapters/metrics/timing.py",
     "billing/adapters/null_metrics.py",
     "billing/entrypoints/__init__.py",
     "billing/entrypoints/lambda_handler.py",

@@ -130,14 +130,18 @@ class Container(containers.DeclarativeContainer):
         S3FileStore, aws_clients, settings.provided.s3_bucket, settings.provided.presign_expiry_seconds, metrics
     )
     due_queue = providers.Singleton(
-        SqsQueue, aws_clients, settings.provided.due_queue_url, settings.provided.due_queue_name
+        SqsQueue, aws_clients, settings.provided.due_queue_url, settings.provided.due_queue_name, metrics
     )
     digest_publisher = providers.Singleton(
-        SnsDigestPublisher, aws_clients, settings.provided.digest_topic_arn, settings.provided.digest_topic_name
+        SnsDigestPublisher,
+        aws_clients,
+        settings.provided.digest_topic_arn,
+        settings.provided.digest_topic_name,
+        metrics,
     )
-    email_ledger = providers.Singleton(DynamoEmailLedger, aws_clients, settings.provided.ledger_table)
+    email_ledger = providers.Singleton(DynamoEmailLedger, aws_clients, settings.provided.ledger_table, metrics)
     # Local mode only: the queue standing in for the topic's Lambda subscription.
-    standin_queue = providers.Singleton(SqsQueue, aws_clients, queue_name=LAMBDA_STANDIN_QUEUE)
+    standin_queue = providers.Singleton(SqsQueue, aws_clients, queue_name=LAMBDA_STANDIN_QUEUE, metrics=metrics)
 
     # Operations
     database_ready = providers.Callable(database_answers, engine)

@@ -23,9 +23,9 @@ class EmailContainer(containers.DeclarativeContainer):
         AwsClients, settings.provided.aws_region, settings.provided.aws_endpoint_url, services=("dynamodb", "ses")
     )
     aws_clients_lifetime = providers.Resource(opened, aws_clients)
-    ledger = providers.Singleton(DynamoEmailLedger, aws_clients, settings.provided.ledger_table)
+    ledger = providers.Singleton(DynamoEmailLedger, aws_clients, settings.provided.ledger_table, metrics)
     mailer = providers.Singleton(
-        build_mailer, aws_clients, settings.provided.mail_sender, settings.provided.outbox_dir
+        build_mailer, aws_clients, settings.provided.mail_sender, settings.provided.outbox_dir, metrics
     )
 
     send_due_bills_email = providers.Factory(SendDueBillsEmail, ledger, mailer, clock)

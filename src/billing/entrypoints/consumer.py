@@ -10,12 +10,13 @@ from collections.abc import Awaitable, Callable
 
 from billing.domain.model import ServiceUnavailable
 from billing.domain.model.due_bills import InvalidMessage
+from billing.entrypoints.logging_setup import log_context
 from billing.ports import InboundMessage, InboundQueue, Metrics
 
 MAX_BATCH = 10  # SQS's largest batch
 STOP_GRACE_SECONDS = 20.0  # in-flight work gets this long after a stop request, then it is abandoned
 
-Handler = Callable[[InboundMessage], Awaitable[str]]  # returns the outcome's name, for metrics and logs
+Handler = Callable[[InboundMessage], Awaitable[str]]  # returns the outcome's name ("skipped..." counts as a duplicate)
 
 
 class QueueConsumer:
@@ -68,7 +69,7 @@ class QueueConsumer:
                     await asyncio.wait({stop_waiter}, timeout=1.0)
                     continue
                 for message in messages:
-                    self._metrics.increment(f"{self._name}.received")
+                    self._metrics.increment(f"{self._name}.messages.received")
                     task = asyncio.create_task(self._process(message))
                     self._in_flight.add(task)
                     task.add_done_callback(self._in_flight.discard)
@@ -86,6 +87,10 @@ class QueueConsumer:
         await asyncio.gather(*pending, return_exceptions=True)
 
     async def _process(self, message: InboundMessage) -> None:
+        with log_context(message_id=message.message_id):
+            await self._process_in_context(message)
+
+    async def _process_in_context(self, message: InboundMessage) -> None:
         keeper = asyncio.create_task(self._keep_hidden(message))
         try:
             outcome = await self._handle(message)
@@ -102,21 +107,21 @@ class QueueConsumer:
             # Done but not acknowledged: it will come back, and handling it again is harmless.
             self._log.warning("%s: could not delete message %s; it will be redelivered", self._name, message.message_id)
             return
-        self._metrics.increment(f"{self._name}.processed", tags={"outcome": outcome})
-        self._log.info("%s: message %s %s", self._name, message.message_id, outcome,
-                       extra={"message_id": message.message_id})
+        self._metrics.increment(f"{self._name}.messages.processed")
+        if outcome.startswith("skipped"):
+            self._metrics.increment(f"{self._name}.messages.skipped_duplicate")
+        self._log.info("%s: message %s %s", self._name, message.message_id, outcome)
 
     def _failed(self, message: InboundMessage, exc: Exception) -> None:
-        self._metrics.increment(f"{self._name}.failed", tags={"error": type(exc).__name__})
+        self._metrics.increment(f"{self._name}.messages.failed")
         last = message.receive_count >= self._max_receives
         if last:
-            self._metrics.increment(f"{self._name}.dead_lettered")
+            self._metrics.increment(f"{self._name}.messages.dead_lettered")
         level = logging.WARNING if isinstance(exc, ServiceUnavailable) else logging.ERROR
         self._log.log(
             level, "%s: message %s failed on delivery %d%s: %s", self._name, message.message_id,
             message.receive_count, " (last: it goes to the dead-letter queue)" if last else "",
             exc if isinstance(exc, InvalidMessage | ServiceUnavailable) else repr(exc),
-            extra={"message_id": message.message_id},
         )
 
     async def _keep_hidden(self, message: InboundMessage) -> None:

@@ -13,7 +13,9 @@ from typing import Any
 
 from billing.config import Settings
 from billing.domain.model.due_bills import DueBillsDigest
+from billing.domain.use_cases.send_due_bills_email import SendOutcome
 from billing.lambda_container import EmailContainer
+from billing.ports.metrics import LAMBDA_EMAILS_DEDUPLICATED, LAMBDA_EMAILS_SENT
 
 log = logging.getLogger("billing.lambda")
 
@@ -33,7 +35,7 @@ class LambdaRuntime:
         for record in event.get("Records", []):
             digest = DueBillsDigest.from_json(record["Sns"]["Message"])
             outcome = await self.container.send_due_bills_email().execute(digest)
-            metrics.increment(f"lambda.email_{outcome}")
+            metrics.increment(LAMBDA_EMAILS_SENT if outcome == SendOutcome.SENT else LAMBDA_EMAILS_DEDUPLICATED)
             log.info("due-bills email for request %s: %s", digest.request_id, outcome)
             outcomes.append(str(outcome))
         return {"outcomes": outcomes}

@@ -9,7 +9,9 @@ from uuid import UUID
 from botocore.exceptions import ClientError
 
 from billing.adapters.aws.clients import AwsClients
-from billing.adapters.aws.errors import aws_errors, error_code
+from billing.adapters.null_metrics import NullMetrics
+from billing.ports import Metrics
+from billing.adapters.aws.errors import aws_call, error_code
 from billing.domain.model.due_bills import EMAIL_WINDOW
 
 # How long a claim may stay in "sending" before a retry of the same request may take it over
@@ -25,8 +27,9 @@ class DynamoEmailLedger:
     """Implements EmailLedger. Item: user_id (key), request_id, state (sending|sent),
     expires_at (epoch seconds, the table's TTL attribute), lease_until (epoch seconds)."""
 
-    def __init__(self, clients: AwsClients, table: str) -> None:
+    def __init__(self, clients: AwsClients, table: str, metrics: Metrics | None = None) -> None:
         self._clients = clients
+        self._metrics: Metrics = metrics or NullMetrics()
         self._table = table
 
     @property
@@ -34,7 +37,7 @@ class DynamoEmailLedger:
         return self._clients["dynamodb"]
 
     async def sent_recently(self, user_id: UUID, now: datetime) -> bool:
-        with aws_errors("DynamoDB"):
+        with aws_call(self._metrics, "DynamoDB", "get_item"):
             response = await self._dynamodb.get_item(TableName=self._table, Key={"user_id": {"S": str(user_id)}},
                                                      ConsistentRead=True)
         item = response.get("Item")
@@ -52,7 +55,7 @@ class DynamoEmailLedger:
             "lease_until": {"N": _epoch(now + LEASE)},
         }
         try:
-            with aws_errors("DynamoDB"):
+            with aws_call(self._metrics, "DynamoDB", "put_item"):
                 await self._dynamodb.put_item(
                     TableName=self._table,
                     Item=item,
@@ -72,7 +75,7 @@ class DynamoEmailLedger:
 
     async def mark_sent(self, user_id: UUID, request_id: UUID, now: datetime) -> None:
         try:
-            with aws_errors("DynamoDB"):
+            with aws_call(self._metrics, "DynamoDB", "update_item"):
                 await self._dynamodb.update_item(
                     TableName=self._table,
                     Key={"user_id": {"S": str(user_id)}},
@@ -88,7 +91,7 @@ class DynamoEmailLedger:
 
     async def release(self, user_id: UUID, request_id: UUID) -> None:
         try:
-            with aws_errors("DynamoDB"):
+            with aws_call(self._metrics, "DynamoDB", "delete_item"):
                 await self._dynamodb.delete_item(
                     TableName=self._table,
                     Key={"user_id": {"S": str(user_id)}},

@@ -7,7 +7,9 @@ from contextlib import contextmanager
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from billing.adapters.metrics.timing import timed
 from billing.domain.model import ServiceUnavailable
+from billing.ports.metrics import AWS_DURATION, Metrics
 
 
 def error_code(exc: ClientError) -> str:
@@ -29,3 +31,11 @@ def aws_errors(service: str) -> Iterator[None]:
         raise
     except (OSError, TimeoutError) as exc:
         raise ServiceUnavailable(f"{service} cannot be reached") from exc
+
+
+@contextmanager
+def aws_call(metrics: Metrics, service: str, operation: str) -> Iterator[None]:
+    """One AWS call: timed (aws.duration{service, operation, outcome}) and its transport failures
+    turned into ServiceUnavailable."""
+    with timed(metrics, AWS_DURATION, service=service.lower(), operation=operation), aws_errors(service):
+        yield

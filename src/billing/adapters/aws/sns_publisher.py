@@ -5,17 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from billing.adapters.aws.clients import AwsClients
-from billing.adapters.aws.errors import aws_errors
+from billing.adapters.null_metrics import NullMetrics
+from billing.ports import Metrics
+from billing.adapters.aws.errors import aws_call
 from billing.domain.model.due_bills import DueBillsDigest
 
 
 class SnsDigestPublisher:
     """Implements DigestPublisher. Takes the topic ARN, or (locally) a name resolved once."""
 
-    def __init__(self, clients: AwsClients, topic_arn: str = "", topic_name: str = "") -> None:
+    def __init__(self, clients: AwsClients, topic_arn: str = "", topic_name: str = "",
+                 metrics: Metrics | None = None) -> None:
         if not (topic_arn or topic_name):
             raise ValueError("an SNS topic needs an ARN or a name")
         self._clients = clients
+        self._metrics: Metrics = metrics or NullMetrics()
         self._arn = topic_arn
         self._name = topic_name
 
@@ -25,11 +29,11 @@ class SnsDigestPublisher:
 
     async def arn(self) -> str:
         if not self._arn:
-            with aws_errors("SNS"):  # CreateTopic is idempotent: it returns the existing topic's ARN
+            with aws_call(self._metrics, "SNS", "create_topic"):  # CreateTopic is idempotent: it returns the existing topic's ARN
                 self._arn = str((await self._sns.create_topic(Name=self._name))["TopicArn"])
         return self._arn
 
     async def publish(self, digest: DueBillsDigest) -> None:
         arn = await self.arn()
-        with aws_errors("SNS"):
+        with aws_call(self._metrics, "SNS", "publish"):
             await self._sns.publish(TopicArn=arn, Message=digest.to_json(), Subject="due-bills digest")
