@@ -10,7 +10,7 @@ from dependency_injector import providers
 
 from billing.config import Settings
 from billing.container import Container
-from tests.fakes import FakeClock, FakeFileStore, FakePasswordHasher, FakeUnitOfWork, Tables
+from tests.fakes import FakeClock, FakeFileStore, FakePasswordHasher, FakeQueue, FakeUnitOfWork, Tables
 
 PASSWORD = "Abcd1234!"
 
@@ -36,6 +36,11 @@ def hasher() -> FakePasswordHasher:
 
 
 @pytest.fixture
+def queue() -> FakeQueue:
+    return FakeQueue()
+
+
+@pytest.fixture
 def file_store() -> FakeFileStore:
     return FakeFileStore()
 
@@ -45,18 +50,25 @@ async def _nothing_to_open() -> AsyncIterator[None]:
 
 
 @pytest.fixture
-def fake_container(tables: Tables, clock: FakeClock, hasher: FakePasswordHasher, file_store: FakeFileStore) -> Container:
+def fake_container(tables: Tables, clock: FakeClock, hasher: FakePasswordHasher, file_store: FakeFileStore,
+                   queue: FakeQueue) -> Container:
     """The production container with every port overridden by a fake (no I/O at all)."""
-    return container_with_fakes(Settings(public_base_url="https://billing.test"), tables, clock, hasher)
+    settings = Settings(public_base_url="https://billing.test")
+    return container_with_fakes(settings, tables, clock, hasher, file_store=file_store, queue=queue)
 
 
-def container_with_fakes(settings: Settings, tables: Tables, clock: FakeClock, hasher: FakePasswordHasher) -> Container:
-    """The production container on `settings`, with the database, hasher and clock replaced by fakes."""
+def container_with_fakes(settings: Settings, tables: Tables, clock: FakeClock, hasher: FakePasswordHasher, *,
+                         file_store: FakeFileStore | None = None, queue: FakeQueue | None = None) -> Container:
+    """The production container on `settings`, with the database, hasher, clock, storage and queue
+    replaced by fakes."""
+    file_store = file_store or FakeFileStore()
+    queue = queue or FakeQueue()
     container = Container(settings=settings)
     container.uow.override(providers.Factory(FakeUnitOfWork, tables))
     container.password_hasher.override(providers.Object(hasher))
     container.clock.override(providers.Object(clock))
     container.file_store.override(providers.Object(file_store))
+    container.due_queue.override(providers.Object(queue))
     container.aws_clients_lifetime.override(providers.Resource(_nothing_to_open))
 
     async def database_ready() -> bool:

@@ -17,7 +17,6 @@ from billing.adapters.aws.bootstrap import (
 )
 from billing.adapters.aws.clients import AwsClients, opened
 from billing.adapters.aws.dynamodb_ledger import DynamoEmailLedger
-from billing.adapters.aws.emulator import fetch_sent_emails
 from billing.adapters.aws.s3_file_store import S3FileStore
 from billing.adapters.aws.sns_publisher import SnsDigestPublisher
 from billing.adapters.aws.sqs_queue import SqsQueue
@@ -53,20 +52,22 @@ async def _disposing(engine: AsyncEngine) -> AsyncIterator[None]:
         await engine.dispose()
 
 
-async def _bootstrap(clients: AwsClients, settings: Settings, standin_queue: str) -> None:
+async def _bootstrap(clients: AwsClients, settings: Settings, local: bool) -> None:
     """Every AWS resource the service uses, idempotently (CloudFormation does this in AWS).
-    With `standin_queue`, also a queue subscribed to the digest topic for the local Lambda stand-in."""
+    `local` adds a queue subscribed to the digest topic for the Lambda stand-in."""
     await ensure_bucket(clients, settings.s3_bucket, settings.aws_region)
     await ensure_queue(clients, settings.due_queue_name, settings.queue_max_receives, settings.worker_visibility_seconds)
     topic_arn = await ensure_topic(clients, settings.digest_topic_name)
     await ensure_ledger_table(clients, settings.ledger_table)
     await ensure_sender(clients, settings.mail_sender)
-    if standin_queue:
-        queue_url = await ensure_queue(clients, standin_queue, settings.queue_max_receives, settings.worker_visibility_seconds)
+    if local:
+        queue_url = await ensure_queue(clients, standin_queue_name(settings), settings.queue_max_receives, settings.worker_visibility_seconds)
         await subscribe_queue(clients, topic_arn, queue_url)
 
 
-LAMBDA_STANDIN_QUEUE = "billing-local-lambda-standin"
+def standin_queue_name(settings: Settings) -> str:
+    """Local mode: the queue subscribed to the digest topic in place of the Lambda."""
+    return f"{settings.digest_topic_name}-lambda-standin"
 
 
 def _metrics_kind(settings: Settings) -> str:
@@ -141,14 +142,15 @@ class Container(containers.DeclarativeContainer):
     )
     email_ledger = providers.Singleton(DynamoEmailLedger, aws_clients, settings.provided.ledger_table, metrics)
     # Local mode only: the queue standing in for the topic's Lambda subscription.
-    standin_queue = providers.Singleton(SqsQueue, aws_clients, queue_name=LAMBDA_STANDIN_QUEUE, metrics=metrics)
+    standin_queue = providers.Singleton(
+        SqsQueue, aws_clients, queue_name=providers.Callable(standin_queue_name, settings), metrics=metrics
+    )
 
     # Operations
     database_ready = providers.Callable(database_answers, engine)
     migrate = providers.Callable(upgrade_to_head, settings.provided.database_url)
-    bootstrap = providers.Callable(_bootstrap, aws_clients, settings, "")
-    bootstrap_local = providers.Callable(_bootstrap, aws_clients, settings, LAMBDA_STANDIN_QUEUE)
-    sent_emails = providers.Callable(fetch_sent_emails, settings.provided.aws_endpoint_url)
+    bootstrap = providers.Callable(_bootstrap, aws_clients, settings, False)
+    bootstrap_local = providers.Callable(_bootstrap, aws_clients, settings, True)
 
     # Use cases
     authenticate = providers.Factory(Authenticate, uow, password_hasher, clock)

@@ -177,3 +177,23 @@ async def test_docs_served_from_local_files(client) -> None:
     assert page.status == 200 and "swagger" in html.lower()
     assert "cdn" not in html.lower() and "unpkg" not in html.lower()
     assert (await client.get("/docs/static/swagger-ui-bundle.js")).status == 200
+
+
+async def test_due_bills_request_is_queued_and_accepted(client, user, queue) -> None:
+    response = await client.get("/v1/bills/due/30", headers=AUTH)
+    assert response.status == 202
+    body = await response.json()
+    assert body["days"] == 30 and body["message"]
+    [queued] = queue.bodies
+    assert '"days": 30' in queued and user["id"] in queued
+
+
+@pytest.mark.parametrize("days", ["366", "-1", "7.5", "x", "0366"])
+async def test_due_bills_days_out_of_range_is_400(client, user, queue, days) -> None:
+    await problem_of(await client.get(f"/v1/bills/due/{days}", headers=AUTH), 400)
+    assert queue.bodies == []
+
+
+async def test_due_bills_is_503_when_the_queue_is_down(client, user, queue) -> None:
+    queue.down = True
+    await problem_of(await client.get("/v1/bills/due/7", headers=AUTH), 503)

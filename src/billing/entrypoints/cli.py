@@ -21,7 +21,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("migrate", help="upgrade the database schema to the newest revision")
     commands.add_parser("local", help="the embedded all-in-one (what `make run` starts)")
     commands.add_parser("worker", help="consume due-bills requests from SQS until SIGTERM")
-    commands.add_parser("outbox", help="print the emails the local AWS emulator has sent")
+    commands.add_parser("outbox", help="print the emails `billing local` has sent (through the emulator's SES)")
     commands.add_parser("bootstrap", help="create the AWS resources (bucket...) if missing; idempotent")
     args = parser.parse_args(argv)
 
@@ -74,19 +74,9 @@ def _worker(settings: Settings) -> int:
 
 
 def _outbox(settings: Settings) -> int:
-    endpoint = settings.aws_endpoint_url or f"http://127.0.0.1:{settings.local_aws_port}"
-    container = _container(dataclasses.replace(settings, aws_endpoint_url=endpoint))
-    try:
-        emails = asyncio.run(container.sent_emails())
-    except OSError as exc:
-        print(f"billing: the local AWS emulator at {endpoint} does not answer ({exc}); is `make run` running?",
-              file=sys.stderr)
-        return 1
-    for email in emails:
-        print(f"From: {email.get('source')}\nTo: {', '.join(email.get('destinations', {}).get('ToAddresses', []))}\n"
-              f"Subject: {email.get('subject')}\n\n{email.get('body')}\n{'-' * 72}")
-    print(f"{len(emails)} email(s) sent by {endpoint}", file=sys.stderr)
-    return 0
+    from billing.entrypoints.outbox import print_outbox
+
+    return print_outbox(settings.outbox_dir or "var/outbox")
 
 
 def _serve(settings: Settings, banner: str | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from email.message import EmailMessage
+from email.utils import formatdate
 from pathlib import Path
 
 from billing.domain.model.due_bills import Email
@@ -25,6 +26,7 @@ class OutboxCopyingMailer:
         message["From"] = self._sender
         message["To"] = email.to
         message["Subject"] = email.subject
+        message["Date"] = formatdate(usegmt=True)
         message["Message-ID"] = f"<{message_id}@billing.local>"
         message.set_content(email.text)
         message.add_alternative(email.html, subtype="html")

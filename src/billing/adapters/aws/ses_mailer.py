@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from billing.adapters.aws.clients import AwsClients
+from billing.adapters.aws.errors import aws_call
 from billing.adapters.null_metrics import NullMetrics
 from billing.ports import Metrics
 from billing.domain.model.due_bills import Email

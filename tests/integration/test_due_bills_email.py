@@ -1,0 +1,302 @@
+"""The due-bills email, HTTP → SQS → worker → DynamoDB → SNS → Lambda → SES, on moto server.
+
+Each guarantee of the issue is one test. The Lambda is invoked by the tests with the real SNS
+event shape (moto cannot run Lambdas), from the queue subscribed to the topic, as `make run` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from dependency_injector import providers
+
+from billing.config import Settings
+from billing.container import Container
+from billing.domain.model.due_bills import DueBillsRequest
+from billing.entrypoints.http.app import create_app
+from billing.entrypoints.lambda_handler import LambdaRuntime
+from billing.entrypoints.local_lambda import sns_event
+from billing.entrypoints.outbox import read_outbox
+from billing.entrypoints.worker import due_bills_consumer
+from billing.lambda_container import EmailContainer
+from tests.conftest import PASSWORD, basic
+from tests.fakes import FakeClock
+from tests.integration.conftest import fast_hasher, wipe
+
+BILL = {"vendor": "Northwind <Power>", "bill_date": "2026-01-01", "amount_due": 120.5, "payment_status": "due"}
+
+
+class Pipeline:
+    """One isolated set of AWS resources (unique names) plus the pieces that move a request along."""
+
+    def __init__(self, database_url: str, aws_endpoint: str, clock: FakeClock, outbox: Path,
+                 **overrides: object) -> None:
+        tag = uuid.uuid4().hex[:12]
+        self.outbox = outbox
+        self.settings = Settings(
+            database_url=database_url, aws_endpoint_url=aws_endpoint, public_base_url="https://billing.test",
+            s3_bucket=f"t-{tag}", due_queue_name=f"due-{tag}", digest_topic_name=f"digest-{tag}",
+            ledger_table=f"ledger-{tag}", mail_sender=f"billing-{tag}@example.com", worker_wait_seconds=1,
+            worker_retry_delay_seconds=0, queue_max_receives=2, outbox_dir=str(outbox), **overrides,
+        )
+        self.clock = clock
+        self.container = Container(settings=self.settings)
+        self.container.password_hasher.override(providers.Singleton(fast_hasher))
+        self.container.clock.override(providers.Object(clock))
+        self.email = EmailContainer(settings=self.settings)
+        self.email.clock.override(providers.Object(clock))
+        self.runtime: LambdaRuntime | None = None
+
+    async def start(self) -> None:
+        await wipe(self.container.engine())
+        await self.container.init_resources()
+        await self.container.bootstrap_local()
+        self.ses_sent_before = int((await self.container.aws_clients()["ses"].get_send_quota())["SentLast24Hours"])
+        # The Lambda runtime owns its own loop, as in AWS: it runs in a thread of its own.
+        self.runtime = await asyncio.to_thread(LambdaRuntime, self.email)
+
+    async def stop(self) -> None:
+        if self.runtime is not None:
+            await asyncio.to_thread(self.runtime.close)
+        await self.container.shutdown_resources()
+        await self.container.engine().dispose()
+
+    async def queue_depth(self, queue) -> int:  # type: ignore[no-untyped-def]
+        sqs = self.container.aws_clients()["sqs"]
+        attributes = (await sqs.get_queue_attributes(
+            QueueUrl=await queue.url(),
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]))["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+    async def run_worker(self, timeout: float = 30) -> None:
+        """Run the real worker until the request queue is empty (and in-flight work is done)."""
+        stop = asyncio.Event()
+        task = asyncio.create_task(due_bills_consumer(self.container).run(stop))
+        queue = self.container.due_queue()
+        deadline = asyncio.get_running_loop().time() + timeout
+        while await self.queue_depth(queue) > 0:
+            assert asyncio.get_running_loop().time() < deadline, "the worker did not drain the queue"
+            await asyncio.sleep(0.2)
+        stop.set()
+        await task
+
+    async def deliver_to_lambda(self) -> list[str]:
+        """Invoke the handler for every SNS delivery waiting in the subscribed queue."""
+        queue = self.container.standin_queue()
+        outcomes = []
+        while messages := await queue.receive(10, 1):
+            for message in messages:
+                result = await asyncio.to_thread(self.runtime.invoke, sns_event(json.loads(message.body)))
+                outcomes += result["outcomes"]
+                await queue.delete(message)
+        return outcomes
+
+    async def emails_to(self, address: str) -> list[dict[str, str]]:
+        """What SES accepted for `address`: the mailer copies each accepted email to the outbox,
+        and the emulator's own send counter must agree with the number of copies."""
+        emails = [
+            {"subject": str(m["Subject"]), "text": m.get_body(("plain",)).get_content(),
+             "html": m.get_body(("html",)).get_content()}
+            for _, m in read_outbox(str(self.outbox)) if m["To"] == address
+        ]
+        quota = await self.container.aws_clients()["ses"].get_send_quota()
+        assert int(quota["SentLast24Hours"]) - self.ses_sent_before == len(read_outbox(str(self.outbox)))
+        return emails
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture
+async def pipeline(mysql_url, aws_endpoint, clock, tmp_path):
+    pipeline = Pipeline(mysql_url, aws_endpoint, clock, tmp_path / "outbox")
+    await pipeline.start()
+    yield pipeline
+    await pipeline.stop()
+
+
+@pytest.fixture
+async def user(aiohttp_client, pipeline):
+    """A registered user with two due bills, one paid and one due too late, and an HTTP client."""
+    client = await aiohttp_client(create_app(pipeline.container))
+    email = f"due-{uuid.uuid4().hex[:8]}@example.com"
+    body = {"first_name": "Dee", "last_name": "User", "email_address": email, "password": PASSWORD}
+    assert (await client.post("/v1/user", json=body)).status == 201
+    today = pipeline.clock.now().date()
+    for days, status in ((2, "due"), (-3, "past_due"), (1, "paid"), (30, "due")):
+        due = today.fromordinal(today.toordinal() + days).isoformat()
+        bill = BILL | {"bill_date": "2020-01-01", "due_date": due, "payment_status": status}
+        assert (await client.post("/v1/bill", json=bill, headers=basic(email))).status == 201
+    return client, email
+
+
+async def request_email(client, email: str, days: int = 7) -> None:  # type: ignore[no-untyped-def]
+    response = await client.get(f"/v1/bills/due/{days}", headers=basic(email))
+    assert response.status == 202
+    assert await response.json() == {"message": (await response.json())["message"], "days": days}
+
+
+async def test_email_lists_the_due_bills_with_links(pipeline, user) -> None:
+    client, email = user
+    await request_email(client, email, days=7)
+    await pipeline.run_worker()
+    assert await pipeline.deliver_to_lambda() == ["sent"]
+    [sent] = await pipeline.emails_to(email)
+    assert "7 days" in sent["subject"] and "2 bills" in sent["subject"]
+    assert sent["html"].count("Northwind &lt;Power&gt;") == 2  # escaped; the paid and the too-late one left out
+    assert sent["text"].count("Northwind <Power>: 120.50 USD, due ") == 2
+    assert sent["text"].count("https://billing.test/v1/bill/") == 2
+
+
+async def test_a_repeated_request_sends_one_email(pipeline, user) -> None:
+    client, email = user
+    for _ in range(3):
+        await request_email(client, email)
+    await pipeline.run_worker()
+    assert sorted(await pipeline.deliver_to_lambda()) == ["deduplicated", "deduplicated", "sent"]
+    await request_email(client, email)  # after the send: the worker itself skips it
+    await pipeline.run_worker()
+    assert await pipeline.deliver_to_lambda() == []
+    assert len(await pipeline.emails_to(email)) == 1
+
+
+async def test_a_duplicated_sqs_message_sends_one_email(pipeline, user) -> None:
+    client, email = user
+    me = await (await client.get("/v1/user/self", headers=basic(email))).json()
+    request = DueBillsRequest(uuid.uuid4(), uuid.UUID(me["id"]), email, 7, pipeline.clock.now())
+    sqs = pipeline.container.aws_clients()["sqs"]
+    url = await pipeline.container.due_queue().url()
+    for _ in range(2):  # at-least-once delivery: the very same message twice
+        await sqs.send_message(QueueUrl=url, MessageBody=request.to_json())
+    await pipeline.run_worker()
+    await pipeline.deliver_to_lambda()
+    assert len(await pipeline.emails_to(email)) == 1
+
+
+async def test_a_duplicated_sns_delivery_sends_one_email(pipeline, user) -> None:
+    client, email = user
+    await request_email(client, email)
+    await pipeline.run_worker()
+    queue = pipeline.container.standin_queue()
+    [message] = await queue.receive(10, 2)
+    event = sns_event(json.loads(message.body))
+    first = await asyncio.to_thread(pipeline.runtime.invoke, event)
+    again = await asyncio.to_thread(pipeline.runtime.invoke, event)
+    assert (first["outcomes"], again["outcomes"]) == (["sent"], ["deduplicated"])
+    assert len(await pipeline.emails_to(email)) == 1
+
+
+async def test_worker_killed_between_publish_and_delete_sends_one_email(pipeline, user) -> None:
+    client, email = user
+    await request_email(client, email)
+    queue = pipeline.container.due_queue()
+    [message] = await queue.receive(1, 2)
+    # The worker's work up to the crash: the digest is published, the message is never deleted...
+    await pipeline.container.prepare_due_bills_digest().execute(DueBillsRequest.from_json(message.body))
+    await queue.hide(message, 0)  # ...and SQS redelivers it once the visibility timeout passes.
+    await pipeline.run_worker()
+    outcomes = await pipeline.deliver_to_lambda()
+    assert outcomes.count("sent") == 1
+    assert len(await pipeline.emails_to(email)) == 1
+    assert await pipeline.queue_depth(queue) == 0
+
+
+async def test_a_second_email_once_the_window_has_passed(pipeline, user) -> None:
+    client, email = user
+    await request_email(client, email)
+    await pipeline.run_worker()
+    await pipeline.deliver_to_lambda()
+    pipeline.clock.advance(minutes=59)
+    await request_email(client, email)
+    await pipeline.run_worker()
+    await pipeline.deliver_to_lambda()
+    assert len(await pipeline.emails_to(email)) == 1
+    pipeline.clock.advance(minutes=2)  # 61 minutes after the first send; DynamoDB has not expired the item
+    await request_email(client, email)
+    await pipeline.run_worker()
+    assert await pipeline.deliver_to_lambda() == ["sent"]
+    assert len(await pipeline.emails_to(email)) == 2
+
+
+async def test_poison_message_lands_in_the_dlq_without_blocking_others(pipeline, user) -> None:
+    client, email = user
+    sqs = pipeline.container.aws_clients()["sqs"]
+    url = await pipeline.container.due_queue().url()
+    await sqs.send_message(QueueUrl=url, MessageBody='{"type": "due_bills_request", "version": 99}')
+    await sqs.send_message(QueueUrl=url, MessageBody="not json at all")
+    await request_email(client, email)
+    await pipeline.run_worker()
+    assert await pipeline.deliver_to_lambda() == ["sent"]
+    dlq = (await sqs.get_queue_url(QueueName=f"{pipeline.settings.due_queue_name}-dlq"))["QueueUrl"]
+    bodies = set()
+    while messages := (await sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1)).get("Messages"):
+        bodies |= {m["Body"] for m in messages}
+        for m in messages:
+            await sqs.delete_message(QueueUrl=dlq, ReceiptHandle=m["ReceiptHandle"])
+    assert bodies == {'{"type": "due_bills_request", "version": 99}', "not json at all"}
+
+
+async def test_no_due_bills_still_sends_an_email_that_says_so(pipeline, user) -> None:
+    client, email = user
+    await request_email(client, email, days=0)  # today: only the past-due one... which is due
+    await pipeline.run_worker()
+    await pipeline.deliver_to_lambda()
+    other = f"nobills-{uuid.uuid4().hex[:8]}@example.com"
+    body = {"first_name": "No", "last_name": "Bills", "email_address": other, "password": PASSWORD}
+    assert (await client.post("/v1/user", json=body)).status == 201
+    await request_email(client, other, days=30)
+    await pipeline.run_worker()
+    await pipeline.deliver_to_lambda()
+    [sent] = await pipeline.emails_to(other)
+    assert "0 bills" in sent["subject"] and "No bills are due" in sent["text"] and "No bills are due" in sent["html"]
+
+
+async def test_ses_failure_leaves_the_ledger_free_so_a_retry_sends(pipeline, user) -> None:
+    client, email = user
+    await request_email(client, email)
+    await pipeline.run_worker()
+    [message] = await pipeline.container.standin_queue().receive(10, 2)
+    event = sns_event(json.loads(message.body))
+    ses = pipeline.container.aws_clients()["ses"]
+    await ses.delete_identity(Identity=pipeline.settings.mail_sender)  # SES now rejects the sender
+    with pytest.raises(Exception, match="not verified|MessageRejected"):
+        await asyncio.to_thread(pipeline.runtime.invoke, event)
+    me = await (await client.get("/v1/user/self", headers=basic(email))).json()
+    dynamodb = pipeline.container.aws_clients()["dynamodb"]
+    entry = await dynamodb.get_item(TableName=pipeline.settings.ledger_table, Key={"user_id": {"S": me["id"]}})
+    assert "Item" not in entry  # the claim was released
+    await ses.verify_email_identity(EmailAddress=pipeline.settings.mail_sender)
+    assert (await asyncio.to_thread(pipeline.runtime.invoke, event))["outcomes"] == ["sent"]  # Lambda's retry
+    assert len(await pipeline.emails_to(email)) == 1
+
+
+async def test_ledger_entry_expires_in_epoch_seconds_an_hour_later(pipeline, user) -> None:
+    client, email = user
+    await request_email(client, email)
+    await pipeline.run_worker()
+    await pipeline.deliver_to_lambda()
+    me = await (await client.get("/v1/user/self", headers=basic(email))).json()
+    dynamodb = pipeline.container.aws_clients()["dynamodb"]
+    item = (await dynamodb.get_item(TableName=pipeline.settings.ledger_table, Key={"user_id": {"S": me["id"]}}))["Item"]
+    assert int(item["expires_at"]["N"]) == int(pipeline.clock.now().timestamp()) + 3600
+    ttl = await dynamodb.describe_time_to_live(TableName=pipeline.settings.ledger_table)
+    assert ttl["TimeToLiveDescription"]["AttributeName"] == "expires_at"
+
+
+async def test_unreachable_queue_is_503_never_202(aiohttp_client, mysql_url, clock, tmp_path) -> None:
+    pipeline = Pipeline(mysql_url, "http://127.0.0.1:1", clock, tmp_path)
+    await wipe(pipeline.container.engine())
+    client = await aiohttp_client(create_app(pipeline.container))
+    body = {"first_name": "Q", "last_name": "Down", "email_address": "q@example.com", "password": PASSWORD}
+    assert (await client.post("/v1/user", json=body)).status == 201
+    response = await client.get("/v1/bills/due/7", headers=basic("q@example.com"))
+    assert response.status == 503
+    assert response.content_type == "application/problem+json"
+    await pipeline.container.engine().dispose()
