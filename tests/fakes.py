@@ -22,7 +22,14 @@ from billing.domain.model import (
     ServiceUnavailable,
     User,
 )
-from billing.domain.model.legacy import CopiedObject, LegacyAttachment, LegacyBill, LegacyCounts, LegacySourceError, LegacyUser
+from billing.domain.model.legacy import (
+    CopiedObject,
+    LegacyAttachment,
+    LegacyBill,
+    LegacyCounts,
+    LegacySourceError,
+    LegacyUser,
+)
 
 T = TypeVar("T")
 
