@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+import hashlib
+from collections.abc import AsyncGenerator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 from uuid import UUID
 
 from billing.domain.model.bill import UNPAID
@@ -17,9 +18,20 @@ from billing.domain.model import (
     BillQuery,
     Conflict,
     EmailAlreadyRegistered,
+    NotFound,
     ServiceUnavailable,
     User,
 )
+from billing.domain.model.legacy import (
+    CopiedObject,
+    LegacyAttachment,
+    LegacyBill,
+    LegacyCounts,
+    LegacySourceError,
+    LegacyUser,
+)
+
+T = TypeVar("T")
 
 
 class FakeClock:
@@ -74,6 +86,10 @@ class FakeUserRepository:
             raise EmailAlreadyRegistered(user.email_address)
         self._users[user.id] = copy.deepcopy(user)
 
+    async def add_many(self, users: Sequence[User]) -> None:
+        for user in users:
+            await self.add(user)
+
     async def get(self, user_id: UUID) -> User | None:
         return copy.deepcopy(self._users.get(user_id))
 
@@ -83,6 +99,13 @@ class FakeUserRepository:
     async def update(self, user: User) -> None:
         self._users[user.id] = copy.deepcopy(user)
 
+    async def existing_ids(self, user_ids: Collection[UUID]) -> set[UUID]:
+        return {i for i in user_ids if i in self._users}
+
+    async def ids_by_email(self, email_addresses: Collection[str]) -> Mapping[str, UUID]:
+        wanted = set(email_addresses)
+        return {u.email_address: u.id for u in self._users.values() if u.email_address in wanted}
+
 
 class FakeBillRepository:
     def __init__(self, bills: dict[UUID, Bill]) -> None:
@@ -90,6 +113,10 @@ class FakeBillRepository:
 
     async def add(self, bill: Bill) -> None:
         self._bills[bill.id] = copy.deepcopy(bill)
+
+    async def add_many(self, bills: Sequence[Bill]) -> None:
+        for bill in bills:
+            await self.add(bill)
 
     async def get(self, owner_id: UUID, bill_id: UUID) -> Bill | None:
         bill = self._bills.get(bill_id)
@@ -124,6 +151,9 @@ class FakeBillRepository:
         del self._bills[bill_id]
         return True
 
+    async def existing_ids(self, bill_ids: Collection[UUID]) -> set[UUID]:
+        return {i for i in bill_ids if i in self._bills}
+
 
 class FakeAttachmentRepository:
     """Attachments live on their bill in the fake tables, as the SQL join returns them."""
@@ -139,6 +169,13 @@ class FakeAttachmentRepository:
         if bill.attachment is not None:
             raise Conflict("the bill already has an attachment")
         bill.attachment = attachment
+
+    async def add_many(self, attachments: Sequence[Attachment]) -> None:
+        for attachment in attachments:
+            await self.add(attachment)
+
+    async def ids_by_bill(self, bill_ids: Collection[UUID]) -> Mapping[UUID, UUID]:
+        return {i: b.attachment.id for i in bill_ids if (b := self._bills.get(i)) and b.attachment is not None}
 
     async def delete(self, bill_id: UUID, attachment_id: UUID) -> bool:
         bill = self._bills.get(bill_id)
@@ -210,6 +247,7 @@ class FakeFileStore:
 
     def __init__(self) -> None:
         self.objects: dict[str, tuple[bytes, str]] = {}
+        self.other_buckets: dict[tuple[str, str], bytes] = {}  # (bucket, key) -> bytes, e.g. the old webapp's
         self.down = False
 
     async def put(self, key: str, chunks, *, content_type: str) -> None:  # type: ignore[no-untyped-def]
@@ -227,6 +265,18 @@ class FakeFileStore:
 
     async def download_url(self, key: str, file_name: str) -> str:
         return f"https://files.test/{key}?name={file_name}"
+
+    async def copy_from(self, source_bucket: str, source_key: str, key: str, *, content_type: str) -> CopiedObject:
+        if self.down:
+            raise ServiceUnavailable("fake storage is down")
+        copied = key not in self.objects
+        if copied:
+            if (source_bucket, source_key) not in self.other_buckets:
+                raise NotFound(f"s3://{source_bucket}/{source_key} does not exist")
+            self.objects[key] = (self.other_buckets[source_bucket, source_key], content_type)
+        data = self.objects[key][0]
+        return CopiedObject(size=len(data), md5=hashlib.md5(data).hexdigest(), sha256=hashlib.sha256(data).hexdigest(),
+                            copied=copied)
 
 
 class FakeQueue:
@@ -325,3 +375,61 @@ class FakeMailer:
             raise ServiceUnavailable("fake mail service refused the message")
         self.outbox.append(email)
         return f"mail-{len(self.outbox)}"
+
+
+class FakeLegacySource:
+    """The old webapp's tables as lists of rows. `fail_after` breaks the stream after that many rows
+    (an interrupted import); `down` makes it unreachable."""
+
+    def __init__(self, users: Sequence[LegacyUser] = (), bills: Sequence[LegacyBill] = (),
+                 attachments: Sequence[LegacyAttachment] = ()) -> None:
+        self.users_rows = list(users)
+        self.bills_rows = list(bills)
+        self.attachments_rows = list(attachments)
+        self.down = False
+        self.fail_after: int | None = None
+        self.closed = False
+        self._yielded = 0
+
+    async def counts(self) -> LegacyCounts:
+        self._check()
+        return LegacyCounts(users=len(self.users_rows), bills=len(self.bills_rows),
+                            attachments=len(self.attachments_rows))
+
+    def users(self) -> AsyncGenerator[LegacyUser, None]:
+        oldest_first = sorted(self.users_rows, key=lambda u: (u.account_created or datetime.min, u.id))
+        return self._stream(oldest_first)
+
+    def bills(self) -> AsyncGenerator[LegacyBill, None]:
+        return self._stream(sorted(self.bills_rows, key=lambda b: b.id))
+
+    def attachments(self) -> AsyncGenerator[LegacyAttachment, None]:
+        return self._stream(sorted(self.attachments_rows, key=lambda a: a.id))
+
+    async def close(self) -> None:
+        self.closed = True
+
+    def _check(self) -> None:
+        if self.down:
+            raise LegacySourceError("fake old database is down")
+
+    async def _stream(self, rows: list[T]) -> AsyncGenerator[T, None]:
+        self._check()
+        for row in rows:
+            if self.fail_after is not None and self._yielded >= self.fail_after:
+                raise LegacySourceError("fake old database went away")
+            self._yielded += 1
+            yield row
+
+
+class RecordingProgress:
+    """ImportProgress that keeps what it was told: [(phase, total, rows advanced)]."""
+
+    def __init__(self) -> None:
+        self.phases: list[list[object]] = []
+
+    def phase(self, name: str, total: int) -> None:
+        self.phases.append([name, total, 0])
+
+    def advance(self, rows: int = 1) -> None:
+        self.phases[-1][2] += rows  # type: ignore[operator]

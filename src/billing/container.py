@@ -21,6 +21,7 @@ from billing.adapters.aws.s3_file_store import S3FileStore
 from billing.adapters.aws.sns_publisher import SnsDigestPublisher
 from billing.adapters.aws.sqs_queue import SqsQueue
 from billing.adapters.clock import SystemClock
+from billing.adapters.legacy.mysql_source import MySqlLegacySource
 from billing.adapters.metrics.statsd import StatsdMetrics
 from billing.adapters.null_metrics import NullMetrics
 from billing.adapters.security.hasher import Argon2PasswordHasher, CachingPasswordHasher
@@ -35,6 +36,7 @@ from billing.domain.use_cases.delete_attachment import DeleteAttachment
 from billing.domain.use_cases.delete_bill import DeleteBill
 from billing.domain.use_cases.get_attachment import GetAttachment
 from billing.domain.use_cases.get_bill import GetBill
+from billing.domain.use_cases.import_legacy import ImportLegacyData
 from billing.domain.use_cases.list_bills import ListBills
 from billing.domain.use_cases.prepare_due_bills_digest import PrepareDueBillsDigest
 from billing.domain.use_cases.register_user import RegisterUser
@@ -168,3 +170,8 @@ class Container(containers.DeclarativeContainer):
     prepare_due_bills_digest = providers.Factory(
         PrepareDueBillsDigest, uow, email_ledger, digest_publisher, clock, settings.provided.base_url
     )
+
+    # Moving from the old webapp: the caller names the old database, `legacy_source(url)`,
+    # and passes the source on, `import_legacy_data(source=...)`; it closes the source afterwards.
+    legacy_source = providers.Factory(MySqlLegacySource)
+    import_legacy_data = providers.Factory(ImportLegacyData, uow=uow, source=legacy_source, store=file_store)

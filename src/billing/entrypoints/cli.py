@@ -1,4 +1,4 @@
-"""`billing serve | migrate | local`: the console script."""
+"""`billing serve | migrate | local | import-legacy`: the console script."""
 
 from __future__ import annotations
 
@@ -23,6 +23,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("worker", help="consume due-bills requests from SQS until SIGTERM")
     commands.add_parser("outbox", help="print the emails `billing local` has sent (through the emulator's SES)")
     commands.add_parser("bootstrap", help="create the AWS resources (bucket...) if missing; idempotent")
+    legacy = commands.add_parser(
+        "import-legacy",
+        help="import users, bills and attachments from the old webapp's MySQL database",
+        description="Copy the old Node.js webapp's users, bills and attachments into this service's database "
+        "(BILLING_DATABASE_URL), keeping ids; rows that break our rules are reported and skipped. "
+        "Safe to run again: what is already here is skipped.",
+    )
+    legacy.add_argument("--from", dest="source_url", required=True, metavar="URL",
+                        help="the old database, e.g. mysql+aiomysql://user:password@host/csye6225")
+    legacy.add_argument("--s3-bucket", dest="old_bucket", metavar="OLD",
+                        help="the old webapp's bucket: copy each attachment's object from it (server-side, md5-checked)")
+    legacy.add_argument("--dry-run", action="store_true", help="read and judge everything, write nothing")
+    legacy.add_argument("--batch-size", type=_batch_size, default=500, metavar="N",
+                        help="rows per transaction (default: 500)")
     args = parser.parse_args(argv)
 
     try:
@@ -38,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "bootstrap": lambda: _bootstrap(settings),
         "worker": lambda: _worker(settings),
         "outbox": lambda: _outbox(settings),
+        "import-legacy": lambda: _import_legacy(settings, args),
     }
     return handlers[args.command]()
 
@@ -89,6 +104,20 @@ def _local(settings: Settings) -> int:
     from billing.entrypoints.local import run_local
 
     return run_local(settings)
+
+
+def _batch_size(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= 10_000:
+        raise argparse.ArgumentTypeError("must be from 1 to 10000")
+    return value
+
+
+def _import_legacy(settings: Settings, args: argparse.Namespace) -> int:
+    from billing.entrypoints.import_legacy import run_import
+
+    return run_import(_container(settings), source_url=args.source_url, old_bucket=args.old_bucket,
+                      dry_run=args.dry_run, batch_size=args.batch_size)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from billing.ports.clock import Clock
 from billing.ports.file_store import FileStore
+from billing.ports.legacy import LegacySource
 from billing.ports.messaging import (
     DigestPublisher,
     DueBillsRequestQueue,
@@ -24,6 +25,7 @@ __all__ = [
     "FileStore",
     "InboundMessage",
     "InboundQueue",
+    "LegacySource",
     "Mailer",
     "Metrics",
     "PasswordHasher",

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date
 from types import TracebackType
 from typing import Protocol, Self
@@ -16,6 +16,10 @@ class UserRepository(Protocol):
         """Store a new user. Raises EmailAlreadyRegistered when the address is taken."""
         ...
 
+    async def add_many(self, users: Sequence[User]) -> None:
+        """Store new users in one round trip (imports). Raises EmailAlreadyRegistered when any address is taken."""
+        ...
+
     async def get(self, user_id: UUID) -> User | None: ...
 
     async def get_by_email(self, email_address: str) -> User | None: ...
@@ -24,11 +28,23 @@ class UserRepository(Protocol):
         """Save names, password hash and account_updated of an existing user."""
         ...
 
+    async def existing_ids(self, user_ids: Collection[UUID]) -> set[UUID]:
+        """Which of `user_ids` are stored (one query for a batch; imports use it to skip what is there)."""
+        ...
+
+    async def ids_by_email(self, email_addresses: Collection[str]) -> Mapping[str, UUID]:
+        """The id of each stored user whose canonical address is among `email_addresses`."""
+        ...
+
 
 class BillRepository(Protocol):
     """Bills, always scoped to their owner: another owner's bill is simply not found."""
 
     async def add(self, bill: Bill) -> None: ...
+
+    async def add_many(self, bills: Sequence[Bill]) -> None:
+        """Store new bills in one round trip (imports)."""
+        ...
 
     async def get(self, owner_id: UUID, bill_id: UUID) -> Bill | None: ...
 
@@ -46,12 +62,24 @@ class BillRepository(Protocol):
         """Remove the bill; False when there was none."""
         ...
 
+    async def existing_ids(self, bill_ids: Collection[UUID]) -> set[UUID]:
+        """Which of `bill_ids` are stored, whoever owns them (for imports: an id is used once)."""
+        ...
+
 
 class AttachmentRepository(Protocol):
     """Attachment metadata; at most one per bill. Bills returned by BillRepository carry theirs."""
 
     async def add(self, attachment: Attachment) -> None:
         """Store the metadata. Raises Conflict when the bill already has an attachment."""
+        ...
+
+    async def add_many(self, attachments: Sequence[Attachment]) -> None:
+        """Store metadata rows in one round trip (imports). Raises Conflict when a bill already has one."""
+        ...
+
+    async def ids_by_bill(self, bill_ids: Collection[UUID]) -> Mapping[UUID, UUID]:
+        """The id of the attachment each of `bill_ids` has, for those that have one."""
         ...
 
     async def delete(self, bill_id: UUID, attachment_id: UUID) -> bool:

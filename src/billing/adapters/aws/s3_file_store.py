@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
+import re
 from collections.abc import AsyncIterable
 from typing import Any
 from urllib.parse import quote
 
+from botocore.exceptions import ClientError
+
 from billing.adapters.aws.clients import AwsClients
-from billing.adapters.aws.errors import aws_errors
+from billing.adapters.aws.errors import aws_errors, error_code
 from billing.adapters.metrics.timing import timed
 from billing.adapters.null_metrics import NullMetrics
+from billing.domain.model import NotFound
+from billing.domain.model.legacy import CopiedObject
 from billing.ports.metrics import AWS_DURATION, Metrics
 
 # S3's smallest allowed part (except the last). Small parts keep the server's memory flat:
 # one part is gathered, joined once, sent, and dropped, whatever the file's size.
 PART_SIZE = 5 * 1024 * 1024
+_PLAIN_ETAG = re.compile(r'"?([0-9a-f]{32})"?')  # single-part, not SSE-KMS: the ETag is the md5
 
 
 class S3FileStore:
@@ -92,6 +100,61 @@ class S3FileStore:
     async def download_url(self, key: str, file_name: str) -> str:
         params = {"Bucket": self._bucket, "Key": key, "ResponseContentDisposition": content_disposition(file_name)}
         return str(await self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=self._expiry))
+
+    async def copy_from(self, source_bucket: str, source_key: str, key: str, *, content_type: str) -> CopiedObject:
+        here = await self._head(self._bucket, key)
+        if here is not None:
+            md5, sha256 = _md5(here), _sha256(here)
+            if md5 is None or sha256 is None:
+                md5, sha256 = await self._hash(key)
+            return CopiedObject(size=int(here["ContentLength"]), md5=md5, sha256=sha256, copied=False)
+        source = await self._head(source_bucket, source_key)
+        if source is None:
+            raise NotFound(f"s3://{source_bucket}/{source_key} does not exist")
+        with aws_errors("S3"), self._timed("copy_object"):
+            response = await self._s3.copy_object(
+                Bucket=self._bucket, Key=key, CopySource={"Bucket": source_bucket, "Key": source_key},
+                CopySourceIfMatch=source["ETag"],  # the object we looked at, not one replaced meanwhile
+                MetadataDirective="REPLACE", ContentType=content_type, ServerSideEncryption="AES256",
+                ChecksumAlgorithm="SHA256",  # S3 computes the copy's sha256 as it writes it
+            )
+        result = response["CopyObjectResult"] | {"ServerSideEncryption": "AES256"}
+        md5, sha256 = _md5(result), _sha256(result)
+        if md5 is None or sha256 is None:  # a multipart copy: its ETag and checksum are not whole-object digests
+            md5, sha256 = await self._hash(key)
+        return CopiedObject(size=int(source["ContentLength"]), md5=md5, sha256=sha256, copied=True)
+
+    async def _head(self, bucket: str, key: str) -> dict[str, Any] | None:
+        try:
+            with aws_errors("S3"), self._timed("head_object"):
+                return dict(await self._s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED"))
+        except ClientError as exc:
+            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    async def _hash(self, key: str) -> tuple[str, str]:
+        """md5 and sha256 of a stored object, read in 1 MiB pieces (memory stays flat)."""
+        md5, sha256 = hashlib.md5(usedforsecurity=False), hashlib.sha256()
+        with aws_errors("S3"), self._timed("get_object"):
+            response = await self._s3.get_object(Bucket=self._bucket, Key=key)
+            async with response["Body"] as body:
+                while chunk := await body.read(1024 * 1024):
+                    md5.update(chunk)
+                    sha256.update(chunk)
+        return md5.hexdigest(), sha256.hexdigest()
+
+
+def _md5(facts: dict[str, Any]) -> str | None:
+    match = _PLAIN_ETAG.fullmatch(str(facts.get("ETag", "")))
+    return match[1] if match and facts.get("ServerSideEncryption") != "aws:kms" else None
+
+
+def _sha256(facts: dict[str, Any]) -> str | None:
+    value = facts.get("ChecksumSHA256")
+    if not value or "-" in value or facts.get("ChecksumType") == "COMPOSITE":
+        return None
+    return base64.b64decode(value).hex()
 
 
 def content_disposition(file_name: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 from datetime import date
 from uuid import UUID
@@ -54,6 +54,11 @@ class _Repository:
         with timed(self._metrics, DB_DURATION, operation=operation or operation_of(statement)), database_errors():
             return await self._conn.execute(statement)
 
+    async def _execute_many(self, statement: sa.Insert, rows: list[dict[str, Any]]) -> None:
+        """One INSERT of many rows (the driver batches them), timed like `_execute`."""
+        with timed(self._metrics, DB_DURATION, operation=operation_of(statement)), database_errors():
+            await self._conn.execute(statement, rows)
+
 
 class SqlUserRepository(_Repository):
     async def add(self, user: User) -> None:
@@ -61,6 +66,14 @@ class SqlUserRepository(_Repository):
             await self._execute(users.insert().values(**_user_row(user)))
         except sa.exc.IntegrityError:
             raise EmailAlreadyRegistered(user.email_address) from None
+
+    async def add_many(self, new_users: Sequence[User]) -> None:
+        if not new_users:
+            return
+        try:
+            await self._execute_many(users.insert(), [_user_row(u) for u in new_users])
+        except sa.exc.IntegrityError:
+            raise EmailAlreadyRegistered(", ".join(u.email_address for u in new_users)) from None
 
     async def get(self, user_id: UUID) -> User | None:
         result = await self._execute(users.select().where(users.c.id == user_id))
@@ -77,10 +90,27 @@ class SqlUserRepository(_Repository):
         del row["id"], row["email_address"], row["account_created"]
         await self._execute(users.update().where(users.c.id == user.id).values(**row))
 
+    async def existing_ids(self, user_ids: Collection[UUID]) -> set[UUID]:
+        if not user_ids:
+            return set()
+        result = await self._execute(sa.select(users.c.id).where(users.c.id.in_(list(user_ids))))
+        return set(result.scalars())
+
+    async def ids_by_email(self, email_addresses: Collection[str]) -> Mapping[str, UUID]:
+        if not email_addresses:
+            return {}
+        statement = sa.select(users.c.email_address, users.c.id).where(users.c.email_address.in_(list(email_addresses)))
+        result = await self._execute(statement)
+        return {row.email_address: row.id for row in result}
+
 
 class SqlBillRepository(_Repository):
     async def add(self, bill: Bill) -> None:
         await self._execute(bills.insert().values(**_bill_row(bill)))
+
+    async def add_many(self, new_bills: Sequence[Bill]) -> None:
+        if new_bills:
+            await self._execute_many(bills.insert(), [_bill_row(b) for b in new_bills])
 
     async def get(self, owner_id: UUID, bill_id: UUID) -> Bill | None:
         result = await self._execute(_BILLS_WITH_ATTACHMENT.where(bills.c.id == bill_id, bills.c.owner_id == owner_id))
@@ -129,6 +159,12 @@ class SqlBillRepository(_Repository):
         result = await self._execute(bills.delete().where(bills.c.id == bill_id, bills.c.owner_id == owner_id))
         return result.rowcount > 0
 
+    async def existing_ids(self, bill_ids: Collection[UUID]) -> set[UUID]:
+        if not bill_ids:
+            return set()
+        result = await self._execute(sa.select(bills.c.id).where(bills.c.id.in_(list(bill_ids))))
+        return set(result.scalars())
+
 
 class SqlAttachmentRepository(_Repository):
     async def add(self, attachment: Attachment) -> None:
@@ -136,6 +172,20 @@ class SqlAttachmentRepository(_Repository):
             await self._execute(attachments.insert().values(**_attachment_row(attachment)))
         except sa.exc.IntegrityError:
             raise Conflict("the bill already has an attachment") from None
+
+    async def add_many(self, new_attachments: Sequence[Attachment]) -> None:
+        if not new_attachments:
+            return
+        try:
+            await self._execute_many(attachments.insert(), [_attachment_row(a) for a in new_attachments])
+        except sa.exc.IntegrityError:
+            raise Conflict("a bill already has an attachment") from None
+
+    async def ids_by_bill(self, bill_ids: Collection[UUID]) -> Mapping[UUID, UUID]:
+        if not bill_ids:
+            return {}
+        statement = sa.select(attachments.c.bill_id, attachments.c.id).where(attachments.c.bill_id.in_(list(bill_ids)))
+        return {row.bill_id: row.id for row in await self._execute(statement)}
 
     async def delete(self, bill_id: UUID, attachment_id: UUID) -> bool:
         result = await self._execute(

@@ -39,6 +39,31 @@ class User:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountDetails:
+    """Whose account it is: the names and the canonical email address (a Registration minus the
+    password; also what an imported account must satisfy, its password being an existing hash)."""
+
+    first_name: str
+    last_name: str
+    email_address: str
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, object]) -> AccountDetails:
+        errors = FieldErrors()
+        details = cls._parse(data, errors)
+        errors.raise_if_any()
+        return details
+
+    @classmethod
+    def _parse(cls, data: Mapping[str, object], errors: FieldErrors) -> AccountDetails:
+        return cls(
+            first_name=errors.parse("first_name", get(data, "first_name"), _name),
+            last_name=errors.parse("last_name", get(data, "last_name"), _name),
+            email_address=errors.parse("email_address", get(data, "email_address"), _email),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Registration:
     first_name: str
     last_name: str
@@ -48,10 +73,11 @@ class Registration:
     @classmethod
     def from_mapping(cls, data: Mapping[str, object]) -> Registration:
         errors = FieldErrors()
+        account = AccountDetails._parse(data, errors)
         registration = cls(
-            first_name=errors.parse("first_name", get(data, "first_name"), _name),
-            last_name=errors.parse("last_name", get(data, "last_name"), _name),
-            email_address=errors.parse("email_address", get(data, "email_address"), _email),
+            first_name=account.first_name,
+            last_name=account.last_name,
+            email_address=account.email_address,
             password=errors.parse("password", get(data, "password"), _password),
         )
         errors.raise_if_any()

@@ -1,0 +1,1 @@
+"""Readers of the old Node.js webapp's data."""
