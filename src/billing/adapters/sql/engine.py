@@ -26,6 +26,10 @@ def create_engine(url: str, *, pool_size: int = 10, ssl_ca: str = "", echo: bool
             "pool_size": pool_size,
             "max_overflow": pool_size,
             "pool_timeout": 5,
+            # Every checkout goes through a Connection (the unit of work, readiness), whose close()
+            # rolls back a transaction left open; the pool's own ROLLBACK on return would be a
+            # second round trip per request for nothing.
+            "pool_reset_on_return": None,
             "isolation_level": "READ COMMITTED",
             "connect_args": {"connect_timeout": 2},
         }

@@ -47,8 +47,8 @@ class SqlUnitOfWork:
         if conn is None:
             return
         try:
-            if conn.in_transaction():
-                await conn.rollback()  # leaving without commit means: undo
+            # Leaving without commit means: undo. close() rolls an open transaction back itself, and
+            # the pool does not reset the connection again: one ROLLBACK, not two (see engine.py).
             await conn.close()
         except (SQLAlchemyError, OSError):
             # The connection broke; SQLAlchemy has invalidated it and nothing was committed.
