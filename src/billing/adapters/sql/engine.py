@@ -24,7 +24,10 @@ def create_engine(url: str, *, pool_size: int = 10, ssl_ca: str = "", echo: bool
             "pool_pre_ping": True,
             "pool_recycle": 1800,
             "pool_size": pool_size,
-            "max_overflow": pool_size,
+            # A fixed pool: overflow connections are opened for a burst and closed when returned,
+            # which under steady load means a new connection (and server thread) per request.
+            # Past the pool, a request waits up to pool_timeout for a connection instead.
+            "max_overflow": 0,
             "pool_timeout": 5,
             # Every checkout goes through a Connection (the unit of work, readiness), whose close()
             # rolls back a transaction left open; the pool's own ROLLBACK on return would be a
