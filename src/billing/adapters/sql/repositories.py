@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 from datetime import date
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing.adapters.metrics.timing import timed
 from billing.adapters.null_metrics import NullMetrics
@@ -43,8 +42,15 @@ def operation_of(statement: sa.Executable) -> str:
     return f"{name}.{verb}" if isinstance(name, str) else str(verb)
 
 
+class Executor(Protocol):
+    """Where repositories send statements: the unit of work's transaction (or an AsyncConnection)."""
+
+    async def execute(self, statement: sa.Executable, parameters: dict[str, Any] | None = None
+                      ) -> sa.CursorResult[Any]: ...
+
+
 class _Repository:
-    def __init__(self, connection: AsyncConnection, metrics: Metrics | None = None) -> None:
+    def __init__(self, connection: Executor, metrics: Metrics | None = None) -> None:
         self._conn = connection
         self._metrics: Metrics = metrics or NullMetrics()
 
