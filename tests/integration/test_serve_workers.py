@@ -15,14 +15,14 @@ from tests.integration.test_local_process import free_port
 
 def start_serve(tmp_path: Path, workers: int) -> tuple[subprocess.Popen[str], int]:
     port = free_port()
-    env = os.environ | {"BILLING_HTTP_PORT": str(port), "BILLING_LOG_LEVEL": "WARNING",
+    env = os.environ | {"BILLING_HTTP_PORT": str(port), "BILLING_LOG_LEVEL": "INFO",
                         "BILLING_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/billing.db"}
     billing = Path(sys.executable).with_name("billing")
     process = subprocess.Popen([str(billing), "serve", "--workers", str(workers)], cwd=tmp_path, env=env,
-                               stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 30
     while len(children_of(process.pid)) < workers or not answers(port):
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
         assert time.monotonic() < deadline, "billing serve did not answer within 30 s"
         time.sleep(0.1)
     return process, port
@@ -49,9 +49,9 @@ def test_workers_share_the_port_and_stop_cleanly_on_sigterm(tmp_path: Path) -> N
         assert all(answers(port) for _ in range(20))
     finally:
         process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=30)
-    assert process.returncode == 0, stderr
-    assert f"http://127.0.0.1:{port}" in stderr
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert output.count(f"serving on http://127.0.0.1:{port}") == 2, output  # one line per worker
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
 
 
@@ -64,7 +64,7 @@ def test_a_worker_that_dies_stops_the_others_and_the_parent_fails(tmp_path: Path
     finally:
         if process.poll() is None:
             process.kill()
-        _, stderr = process.communicate(timeout=30)
-    assert process.returncode == 1, stderr
-    assert f"worker {victim} exited with -9; stopping the others" in stderr
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 1, output
+    assert f"worker {victim} exited with -9; stopping the others" in output
     assert not Path(f"/proc/{survivor}").exists()
