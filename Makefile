@@ -6,6 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help run test unit integration venv mariadb migrate bench clean
@@ -43,6 +44,13 @@ unit: $(STAMP)
 
 integration: $(STAMP) deploy-tools mariadb
 	@$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+# wrk (the load generator) comes from Debian's packages; bench/README.md explains the run.
+bench: $(STAMP) mariadb
+	@command -v wrk >/dev/null 2>&1 || { \
+		echo "==> installing wrk"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	@$(PY) bench/run.py $(BENCH_ARGS)
 
 migrate: $(STAMP)
 	@$(VENV)/bin/billing migrate

@@ -51,7 +51,7 @@ async def run(mib: int) -> dict[str, object]:
         }
         for command in ("migrate", "bootstrap"):
             subprocess.run([str(BIN / "billing"), command], env=env, check=True, capture_output=True)
-        server = subprocess.Popen([str(BIN / "billing"), "serve"], env=env, stderr=subprocess.DEVNULL)
+        server = subprocess.Popen([str(BIN / "billing"), "serve", "--workers", "1"], env=env, stderr=subprocess.DEVNULL)
         try:
             base = f"http://127.0.0.1:{port}"
             async with aiohttp.ClientSession() as http:

@@ -7,10 +7,12 @@ from decimal import Decimal
 from uuid import uuid4
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from billing.adapters.sql.tables import metadata
+from billing.adapters.sql.engine import create_engine, database_answers
+from billing.adapters.sql.tables import metadata, users
 from billing.adapters.sql.unit_of_work import SqlUnitOfWork
 from billing.domain.model import Bill, BillCursor, BillDetails, BillQuery, EmailAlreadyRegistered, PaymentStatus, User
 
@@ -111,3 +113,29 @@ async def test_update_and_delete_are_scoped_to_the_owner(engine) -> None:
         await uow.commit()
     async with SqlUnitOfWork(engine) as uow:
         assert await uow.bills.get(owner.id, bill.id) is None
+
+
+async def test_unit_of_work_survives_a_pooled_connection_the_server_closed(mysql_url) -> None:
+    # No pre-ping: the first statement meets the dead connection and is retried on a fresh one.
+    engine = create_engine(mysql_url, pool_size=1)
+    try:
+        user = a_user("survivor@example.com")
+        async with SqlUnitOfWork(engine) as uow:
+            await uow.users.add(user)
+            await uow.commit()
+        async with engine.connect() as conn:
+            doomed = (await conn.execute(sa.text("SELECT CONNECTION_ID()"))).scalar_one()
+        killer = create_engine(mysql_url, pool_size=1)
+        async with killer.connect() as conn:
+            await conn.execute(sa.text(f"KILL {int(doomed)}"))
+        await killer.dispose()
+
+        async with SqlUnitOfWork(engine) as uow:
+            assert await uow.users.get_by_email("survivor@example.com") == user
+        assert await database_answers(engine)
+        async with engine.connect() as conn:
+            assert (await conn.execute(sa.text("SELECT CONNECTION_ID()"))).scalar_one() != doomed
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(sa.delete(users).where(users.c.email_address == "survivor@example.com"))
+        await engine.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -17,7 +18,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="billing", description="Bills, attachments and due-bills emails.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser("serve", help="run the production HTTP server")
-    serve.add_argument("--workers", type=int, default=1, help="processes sharing the port (default: 1)")
+    serve.add_argument("--workers", type=_worker_count, default=default_workers(), metavar="N",
+                       help="processes sharing the port with SO_REUSEPORT (default: the CPU count, here %(default)s)")
     commands.add_parser("migrate", help="upgrade the database schema to the newest revision")
     commands.add_parser("local", help="the embedded all-in-one (what `make run` starts)")
     commands.add_parser("worker", help="consume due-bills requests from SQS until SIGTERM")
@@ -46,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level_number, choose_format(settings.log_format, args.command, sys.stdout))
     handlers: dict[str, Callable[[], int]] = {
-        "serve": lambda: _serve(settings),
+        "serve": lambda: _serve(settings, workers=args.workers),
         "migrate": lambda: _migrate(settings),
         "local": lambda: _local(settings),
         "bootstrap": lambda: _bootstrap(settings),
@@ -94,10 +96,32 @@ def _outbox(settings: Settings) -> int:
     return print_outbox(settings.outbox_dir or "var/outbox")
 
 
-def _serve(settings: Settings, banner: str | None = None) -> int:
-    from billing.entrypoints.http.server import run_http_server
+def default_workers() -> int:
+    """The CPUs this process may run on (a container's or taskset's limit), else the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
-    return run_http_server(_container(settings), banner=banner)
+
+def _worker_count(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {raw!r}")
+    return value
+
+
+def _serve(settings: Settings, *, workers: int = 1) -> int:
+    from billing.entrypoints.http.server import run_http_workers
+
+    if workers > 1 and settings.http_port == 0:
+        print("billing: BILLING_HTTP_PORT=0 (any free port) cannot be shared by several workers; "
+              "use --workers 1 or a fixed port", file=sys.stderr)
+        return 2
+    return run_http_workers(lambda: _container(settings), workers)
 
 
 def _local(settings: Settings) -> int:

@@ -11,8 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
 def create_engine(url: str, *, pool_size: int = 10, ssl_ca: str = "", echo: bool = False) -> AsyncEngine:
-    """An engine for `url`. MySQL: pre-ping (a server-closed connection would fail the next query
-    with error 2013), bounded waits so a dead database gives an error in seconds, not a hang."""
+    """An engine for `url`. MySQL: a fixed pool, bounded waits so a dead database gives an error in
+    seconds, not a hang. No pre-ping (a round trip per checkout): a server-closed connection fails
+    its first query with error 2013, and the unit of work retries that first statement once on a
+    fresh connection (SqlUnitOfWork.execute); pool_recycle stays under the server's wait_timeout."""
     parsed = make_url(url)
     # hide_parameters: a driver error's text never carries the statement's values (email
     # addresses, password hashes), so an exception logged anywhere cannot leak them.
@@ -21,11 +23,17 @@ def create_engine(url: str, *, pool_size: int = 10, ssl_ca: str = "", echo: bool
         if "charset" not in parsed.query:
             parsed = parsed.update_query_dict({"charset": "utf8mb4"})
         options |= {
-            "pool_pre_ping": True,
             "pool_recycle": 1800,
             "pool_size": pool_size,
-            "max_overflow": pool_size,
+            # A fixed pool: overflow connections are opened for a burst and closed when returned,
+            # which under steady load means a new connection (and server thread) per request.
+            # Past the pool, a request waits up to pool_timeout for a connection instead.
+            "max_overflow": 0,
             "pool_timeout": 5,
+            # Every checkout goes through a Connection (the unit of work, readiness), whose close()
+            # rolls back a transaction left open; the pool's own ROLLBACK on return would be a
+            # second round trip per request for nothing.
+            "pool_reset_on_return": None,
             "isolation_level": "READ COMMITTED",
             "connect_args": {"connect_timeout": 2},
         }
@@ -49,10 +57,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 async def database_answers(engine: AsyncEngine) -> bool:
-    """True when a trivial query succeeds (readiness)."""
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(sa.text("SELECT 1"))
-        return True
-    except (sa.exc.SQLAlchemyError, OSError, TimeoutError):
-        return False
+    """True when a trivial query succeeds (readiness). Tried twice: without pre-ping, the first
+    try may meet a pooled connection that the server closed (that invalidates the pool's others)."""
+    for _ in range(2):
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+            return True
+        except (sa.exc.SQLAlchemyError, OSError, TimeoutError):
+            pass
+    return False

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 from datetime import date
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing.adapters.metrics.timing import timed
 from billing.adapters.null_metrics import NullMetrics
@@ -43,27 +42,31 @@ def operation_of(statement: sa.Executable) -> str:
     return f"{name}.{verb}" if isinstance(name, str) else str(verb)
 
 
+class Executor(Protocol):
+    """Where repositories send statements: the unit of work's transaction (or an AsyncConnection)."""
+
+    async def execute(self, statement: sa.Executable, parameters: dict[str, Any] | None = None
+                      ) -> sa.CursorResult[Any]: ...
+
+
 class _Repository:
-    def __init__(self, connection: AsyncConnection, metrics: Metrics | None = None) -> None:
+    def __init__(self, connection: Executor, metrics: Metrics | None = None) -> None:
         self._conn = connection
         self._metrics: Metrics = metrics or NullMetrics()
 
-    async def _execute(self, statement: sa.Executable, operation: str | None = None) -> sa.CursorResult[Any]:
-        """Run one statement, timed as `db.duration` tagged `operation` (derived from the statement
-        unless given) and `outcome`; driver failures become ServiceUnavailable."""
+    async def _execute(self, statement: sa.Executable, parameters: dict[str, Any] | list[dict[str, Any]] | None = None, *,
+                       operation: str | None = None) -> sa.CursorResult[Any]:
+        """Run one statement with its bound `parameters`, timed as `db.duration` tagged `operation`
+        (derived from the statement unless given) and `outcome`; driver failures become
+        ServiceUnavailable."""
         with timed(self._metrics, DB_DURATION, operation=operation or operation_of(statement)), database_errors():
-            return await self._conn.execute(statement)
-
-    async def _execute_many(self, statement: sa.Insert, rows: list[dict[str, Any]]) -> None:
-        """One INSERT of many rows (the driver batches them), timed like `_execute`."""
-        with timed(self._metrics, DB_DURATION, operation=operation_of(statement)), database_errors():
-            await self._conn.execute(statement, rows)
+            return await self._conn.execute(statement, parameters)
 
 
 class SqlUserRepository(_Repository):
     async def add(self, user: User) -> None:
         try:
-            await self._execute(users.insert().values(**_user_row(user)))
+            await self._execute(_INSERT_USER, _user_row(user), operation="users.insert")
         except sa.exc.IntegrityError:
             raise EmailAlreadyRegistered(user.email_address) from None
 
@@ -71,17 +74,17 @@ class SqlUserRepository(_Repository):
         if not new_users:
             return
         try:
-            await self._execute_many(users.insert(), [_user_row(u) for u in new_users])
+            await self._execute(users.insert(), [_user_row(u) for u in new_users])
         except sa.exc.IntegrityError:
             raise EmailAlreadyRegistered(", ".join(u.email_address for u in new_users)) from None
 
     async def get(self, user_id: UUID) -> User | None:
-        result = await self._execute(users.select().where(users.c.id == user_id))
+        result = await self._execute(_USER_BY_ID, {"id": user_id}, operation="users.select")
         row = result.one_or_none()
         return None if row is None else _user(row)
 
     async def get_by_email(self, email_address: str) -> User | None:
-        result = await self._execute(users.select().where(users.c.email_address == email_address))
+        result = await self._execute(_USER_BY_EMAIL, {"email_address": email_address}, operation="users.select")
         row = result.one_or_none()
         return None if row is None else _user(row)
 
@@ -106,19 +109,19 @@ class SqlUserRepository(_Repository):
 
 class SqlBillRepository(_Repository):
     async def add(self, bill: Bill) -> None:
-        await self._execute(bills.insert().values(**_bill_row(bill)))
+        await self._execute(_INSERT_BILL, _bill_row(bill), operation="bills.insert")
 
     async def add_many(self, new_bills: Sequence[Bill]) -> None:
         if new_bills:
-            await self._execute_many(bills.insert(), [_bill_row(b) for b in new_bills])
+            await self._execute(bills.insert(), [_bill_row(b) for b in new_bills])
 
     async def get(self, owner_id: UUID, bill_id: UUID) -> Bill | None:
-        result = await self._execute(_BILLS_WITH_ATTACHMENT.where(bills.c.id == bill_id, bills.c.owner_id == owner_id))
+        result = await self._execute(_BILL, {"id": bill_id, "owner_id": owner_id}, operation="bills.select")
         row = result.one_or_none()
         return None if row is None else _bill(row)
 
     async def list(self, owner_id: UUID, query: BillQuery) -> Sequence[Bill]:
-        statement = _BILLS_WITH_ATTACHMENT.where(bills.c.owner_id == owner_id)
+        statement = _BILLS_OF_OWNER
         if query.payment_status is not None:
             statement = statement.where(bills.c.payment_status == query.payment_status.value)
         if query.due_before is not None:
@@ -136,7 +139,7 @@ class SqlBillRepository(_Repository):
         statement = statement.order_by(bills.c.due_date, bills.c.id)
         if query.limit is not None:
             statement = statement.limit(query.limit)
-        result = await self._execute(statement)
+        result = await self._execute(statement, {"owner_id": owner_id}, operation="bills.select")
         return [_bill(row) for row in result]
 
     async def due(self, owner_id: UUID, until: date) -> Sequence[Bill]:
@@ -177,7 +180,7 @@ class SqlAttachmentRepository(_Repository):
         if not new_attachments:
             return
         try:
-            await self._execute_many(attachments.insert(), [_attachment_row(a) for a in new_attachments])
+            await self._execute(attachments.insert(), [_attachment_row(a) for a in new_attachments])
         except sa.exc.IntegrityError:
             raise Conflict("a bill already has an attachment") from None
 
@@ -199,6 +202,16 @@ _ATTACHMENT_COLUMNS = [c.label(f"attachment_{c.name}") for c in attachments.c]
 _BILLS_WITH_ATTACHMENT = sa.select(bills, *_ATTACHMENT_COLUMNS).select_from(
     bills.outerjoin(attachments, attachments.c.bill_id == bills.c.id)
 )
+
+# The statements of the hot paths are built once: building and hashing a Core statement costs
+# more than running it through SQLAlchemy's compiled cache. Values travel as bound parameters,
+# and their timer tags are given, not derived per call.
+_USER_BY_ID = users.select().where(users.c.id == sa.bindparam("id"))
+_USER_BY_EMAIL = users.select().where(users.c.email_address == sa.bindparam("email_address"))
+_BILL = _BILLS_WITH_ATTACHMENT.where(bills.c.id == sa.bindparam("id"), bills.c.owner_id == sa.bindparam("owner_id"))
+_BILLS_OF_OWNER = _BILLS_WITH_ATTACHMENT.where(bills.c.owner_id == sa.bindparam("owner_id"))
+_INSERT_BILL = bills.insert()
+_INSERT_USER = users.insert()
 
 
 def _attachment_row(attachment: Attachment) -> dict[str, Any]:

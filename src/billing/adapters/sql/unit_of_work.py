@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
-from sqlalchemy.exc import SQLAlchemyError
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from billing.adapters.metrics.timing import timed
@@ -24,21 +25,53 @@ class SqlUnitOfWork:
         self._engine = engine
         self._metrics: Metrics = metrics or NullMetrics()
         self._conn: AsyncConnection | None = None
+        self._fresh = False  # True until the first statement of the transaction has run
 
     async def __aenter__(self) -> Self:
-        # "connect" covers taking a pooled connection (and its pre-ping) and BEGIN: it grows
-        # when the pool is exhausted or the database is slow to accept.
+        # "connect" covers taking a pooled connection and BEGIN (no round trip: MySQL opens the
+        # transaction with the first statement); it grows when the pool is exhausted.
         with timed(self._metrics, DB_DURATION, operation="connect"), database_errors():
-            self._conn = await self._engine.connect()
-            try:
-                await self._conn.begin()
-            except BaseException:
-                await self._conn.close()
-                raise
-        self.users = SqlUserRepository(self._conn, self._metrics)
-        self.bills = SqlBillRepository(self._conn, self._metrics)
-        self.attachments = SqlAttachmentRepository(self._conn, self._metrics)
+            self._conn = await self._connect()
+        self._fresh = True
+        self.users = SqlUserRepository(self, self._metrics)
+        self.bills = SqlBillRepository(self, self._metrics)
+        self.attachments = SqlAttachmentRepository(self, self._metrics)
         return self
+
+    async def _connect(self) -> AsyncConnection:
+        conn = await self._engine.connect()
+        try:
+            await conn.begin()
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
+
+    async def execute(self, statement: sa.Executable, parameters: dict[str, Any] | None = None
+                      ) -> sa.CursorResult[Any]:
+        """Run a statement in this unit of work's transaction (what the repositories call).
+
+        A pooled connection can be dead: the server restarted, failed over or dropped it while
+        idle. Instead of pinging before every checkout (a round trip per unit of work), the first
+        statement of the transaction is retried once on a fresh connection when it finds the
+        connection broken: nothing had run in the transaction yet, so nothing is lost or doubled.
+        SQLAlchemy has then invalidated the pool's older connections as well."""
+        assert self._conn is not None, "statement outside `async with uow`"
+        if not self._fresh:
+            return await self._conn.execute(statement, parameters)
+        self._fresh = False
+        try:
+            return await self._conn.execute(statement, parameters)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+        broken, self._conn = self._conn, None
+        try:
+            await broken.close()
+        except (SQLAlchemyError, OSError):
+            pass
+        self._conn = await self._connect()
+        return await self._conn.execute(statement, parameters)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -47,8 +80,8 @@ class SqlUnitOfWork:
         if conn is None:
             return
         try:
-            if conn.in_transaction():
-                await conn.rollback()  # leaving without commit means: undo
+            # Leaving without commit means: undo. close() rolls an open transaction back itself, and
+            # the pool does not reset the connection again: one ROLLBACK, not two (see engine.py).
             await conn.close()
         except (SQLAlchemyError, OSError):
             # The connection broke; SQLAlchemy has invalidated it and nothing was committed.

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import multiprocessing.connection
+import os
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
+from types import FrameType
 
 from aiohttp import web
 
@@ -15,6 +20,9 @@ from billing.entrypoints.http.app import create_app
 
 # Below the usual 30 s that platforms (systemd, ECS, CodeDeploy) wait before SIGKILL.
 SHUTDOWN_TIMEOUT = 20.0
+# How long the parent of several workers waits for them after forwarding a signal, before SIGKILL.
+WORKER_STOP_TIMEOUT = SHUTDOWN_TIMEOUT + 5.0
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 log = logging.getLogger("billing.server")
 
 
@@ -49,8 +57,11 @@ async def serve(container: Container, *, banner: str | None = None, prepare: Pre
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None, handle_signals=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in _STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
+    # A worker process starts with these signals blocked (see run_http_workers): from here on they
+    # reach the handlers above, including one that arrived while the worker was starting.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     await runner.setup()
     exit_code = 0
     try:
@@ -74,3 +85,76 @@ async def serve(container: Container, *, banner: str | None = None, prepare: Pre
     finally:
         await runner.cleanup()
     return exit_code
+
+
+def run_http_workers(make_container: Callable[[], Container], workers: int, *, banner: str | None = None) -> int:
+    """Serve with `workers` processes and return the exit code.
+
+    A single worker runs in this process. Several are forked children, each with its own event loop,
+    container and connection pool, all listening on the same address with SO_REUSEPORT so the
+    kernel spreads incoming connections among them. The parent only supervises: it forwards
+    SIGTERM/SIGINT to every child and exits 0 when all of them exited 0. A child that dies on its
+    own (a crash, the OOM killer) makes the parent stop the others and exit 1, so the service
+    manager (systemd `Restart=on-failure`) restarts the whole set rather than run short-handed.
+    """
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    if workers == 1:
+        return run_http_server(make_container(), banner=banner)
+    context = multiprocessing.get_context("fork")  # the parent holds no loop, thread or connection yet
+    children = [
+        context.Process(target=_worker, args=(make_container, banner), name=f"billing-worker-{i}")
+        for i in range(workers)
+    ]
+    stopping = False
+    deadline = float("inf")
+
+    def stop_children(signum: int, _frame: FrameType | None = None) -> None:
+        nonlocal stopping, deadline
+        if not stopping:
+            stopping, deadline = True, time.monotonic() + WORKER_STOP_TIMEOUT
+        for child in children:
+            if child.pid is not None and child.exitcode is None:
+                try:
+                    os.kill(child.pid, signum)
+                except ProcessLookupError:
+                    pass
+
+    # Children are forked with the stop signals blocked and unblock them once their event loop
+    # handles them: a signal during their start-up is then delivered late instead of lost.
+    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        for child in children:
+            child.start()
+        for sig in _STOP_SIGNALS:
+            signal.signal(sig, stop_children)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+    log.info("started %d workers: %s", workers, ", ".join(str(c.pid) for c in children))
+
+    exit_code = 0
+    running = list(children)
+    while running:
+        timeout = None if not stopping else max(0.0, deadline - time.monotonic())
+        multiprocessing.connection.wait([c.sentinel for c in running], timeout=timeout)
+        for child in [c for c in running if c.exitcode is not None]:
+            running.remove(child)
+            if child.exitcode != 0 or not stopping:
+                log.error("worker %s exited with %s%s", child.pid, child.exitcode,
+                          "" if stopping else "; stopping the others")
+                exit_code = 1
+            if not stopping:
+                stop_children(signal.SIGTERM)
+        if stopping and running and time.monotonic() >= deadline:
+            for child in running:
+                log.error("worker %s did not stop within %.0f s; killing it", child.pid, WORKER_STOP_TIMEOUT)
+                child.kill()
+                child.join()
+            exit_code, running = 1, []
+    return exit_code
+
+
+def _worker(make_container: Callable[[], Container], banner: str | None) -> None:
+    for sig in _STOP_SIGNALS:  # not the parent's forwarding handlers; serve() installs the real ones
+        signal.signal(sig, signal.SIG_DFL)
+    raise SystemExit(run_http_server(make_container(), banner=banner))  # its code is the exit code

@@ -54,7 +54,8 @@ def json_response(body: Any, *, status: int = 200, headers: dict[str, str] | Non
 
 def timestamp(moment: datetime) -> str:
     """ISO 8601 UTC with milliseconds and Z, e.g. 2026-11-24T09:30:00.123Z."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # isoformat is several times cheaper than strftime, which showed in the listing's profile.
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def user_json(user: User) -> dict[str, Any]:
