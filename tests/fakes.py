@@ -280,10 +280,13 @@ class FakeFileStore:
 
 
 class FakeQueue:
-    """An in-memory queue with at-least-once semantics: received messages stay until deleted."""
+    """An in-memory queue with at-least-once semantics: received messages stay until deleted, and
+    (like an SQS redrive policy) move to `dead_letters` once received `max_receives` times."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_receives: int = 1_000_000) -> None:
         self.messages: dict[str, dict] = {}  # id -> {"body", "receives", "visible"}
+        self.dead_letters: list[str] = []
+        self.max_receives = max_receives
         self.down = False
         self._next = 0
 
@@ -306,7 +309,10 @@ class FakeQueue:
         from billing.ports import InboundMessage
 
         batch = []
-        for message_id, m in self.messages.items():
+        for message_id, m in list(self.messages.items()):
+            if m["visible"] and m["receives"] >= self.max_receives:
+                self.dead_letters.append(self.messages.pop(message_id)["body"])
+                continue
             if m["visible"] and len(batch) < max_messages:
                 m["visible"] = False
                 m["receives"] += 1

@@ -195,3 +195,50 @@ async def test_metrics_before_start_and_after_close_are_dropped(agent) -> None:
     metrics.increment("late")
     await asyncio.sleep(0.05)
     assert listener.lines == ["kept:1|c|#route:/v1/bill/{id},bad_tag:a_b_c"]
+
+
+async def test_worker_messages_reach_the_agent(agent) -> None:
+    """The real worker consumer with the real statsd adapter: received, processed, skipped as a
+    duplicate, failed and dead-lettered, with no ids in names or tags."""
+    from dependency_injector import providers
+
+    from billing.domain.model.due_bills import DueBillsRequest
+    from billing.entrypoints.worker import due_bills_consumer
+    from tests.fakes import FakeEmailLedger, FakePublisher, FakeQueue
+
+    listener, port = agent
+    settings = Settings(statsd_host="127.0.0.1", statsd_port=port, worker_wait_seconds=0,
+                        worker_retry_delay_seconds=0, queue_max_receives=1)
+    clock, queue, ledger = FakeClock(), FakeQueue(max_receives=1), FakeEmailLedger()
+    container = container_with_fakes(settings, Tables(), clock, FakePasswordHasher(), queue=queue)
+    container.email_ledger.override(providers.Object(ledger))
+    container.digest_publisher.override(providers.Object(FakePublisher()))
+    emailed = a_user("emailed@example.com")
+    await ledger.claim(emailed.id, emailed.id, clock.now())
+    await ledger.mark_sent(emailed.id, emailed.id, clock.now())
+    for user_id in (a_user().id, emailed.id):
+        queue.put(DueBillsRequest(user_id, user_id, "x@example.com", 7, clock.now()).to_json())
+    queue.put("poison")
+    await container.init_resources()
+    try:
+        stop = asyncio.Event()
+        task = asyncio.create_task(due_bills_consumer(container).run(stop))
+
+        def complete(metrics) -> bool:
+            names = [name for name, *_ in metrics]
+            return names.count("billing.worker.messages.received") == 3 and "billing.worker.messages.dead_lettered" in names
+
+        await listener.wait_for(complete)
+        stop.set()
+        await task
+    finally:
+        await container.shutdown_resources()
+    assert queue.messages == {} and queue.dead_letters == ["poison"]
+    counts: dict[str, float] = {}
+    for name, value, kind, _ in listener.parsed():
+        if kind == "c" and name.startswith("billing.worker."):
+            counts[name] = counts.get(name, 0) + value
+    assert counts == {"billing.worker.messages.received": 3, "billing.worker.messages.processed": 2,
+                      "billing.worker.messages.skipped_duplicate": 1, "billing.worker.messages.failed": 1,
+                      "billing.worker.messages.dead_lettered": 1}
+    assert "example.com" not in "\n".join(listener.lines) and str(emailed.id) not in "\n".join(listener.lines)
