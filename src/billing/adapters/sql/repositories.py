@@ -225,27 +225,12 @@ def _attachment(row: sa.Row[Any]) -> Attachment | None:
 
 
 def _user_row(user: User) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "first_name": user.first_name,
-        "last_name": user.last_name,
-        "email_address": user.email_address,
-        "password_hash": user.password_hash,
-        "account_created": user.account_created,
-        "account_updated": user.account_updated,
-    }
+    # The users table mirrors the User entity column for column.
+    return {column.name: getattr(user, column.name) for column in users.c}
 
 
 def _user(row: sa.Row[Any]) -> User:
-    return User(
-        id=row.id,
-        first_name=row.first_name,
-        last_name=row.last_name,
-        email_address=row.email_address,
-        password_hash=row.password_hash,
-        account_created=row.account_created,
-        account_updated=row.account_updated,
-    )
+    return User(**{column.name: row._mapping[column.name] for column in users.c})
 
 
 def _bill_row(bill: Bill) -> dict[str, Any]:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-from billing.domain.model import NotFound
-from billing.domain.use_cases.get_attachment import AttachmentCommand
+from billing.domain.use_cases.get_attachment import AttachmentCommand, owned_attachment
 from billing.ports import FileStore, UnitOfWork
 
 
@@ -18,9 +17,7 @@ class DeleteAttachment:
 
     async def execute(self, command: AttachmentCommand) -> None:
         async with self._uow as uow:
-            bill = await uow.bills.get(command.owner_id, command.bill_id)
-            if bill is None or bill.attachment is None or bill.attachment.id != command.attachment_id:
-                raise NotFound()
-            await uow.attachments.delete(bill.id, command.attachment_id)
+            attachment = await owned_attachment(uow, command)
+            await uow.attachments.delete(attachment.bill_id, attachment.id)
             await uow.commit()
-        await self._store.delete(bill.attachment.object_key)
+        await self._store.delete(attachment.object_key)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from billing.domain.model import NotFound
+from billing.domain.model import Attachment, NotFound
 from billing.domain.use_cases.views import AttachmentView, attachment_view
 from billing.ports import FileStore, UnitOfWork
 
@@ -24,7 +24,13 @@ class GetAttachment:
 
     async def execute(self, command: AttachmentCommand) -> AttachmentView:
         async with self._uow as uow:
-            bill = await uow.bills.get(command.owner_id, command.bill_id)
-        if bill is None or bill.attachment is None or bill.attachment.id != command.attachment_id:
-            raise NotFound()
-        return await attachment_view(bill.attachment, self._store)
+            attachment = await owned_attachment(uow, command)
+        return await attachment_view(attachment, self._store)
+
+
+async def owned_attachment(uow: UnitOfWork, command: AttachmentCommand) -> Attachment:
+    """The attachment named by `command`, on a bill of its owner; NotFound otherwise."""
+    bill = await uow.bills.get(command.owner_id, command.bill_id)
+    if bill is None or bill.attachment is None or bill.attachment.id != command.attachment_id:
+        raise NotFound()
+    return bill.attachment
