@@ -412,7 +412,7 @@ def billing_help(*args: str) -> str:
 
 def test_the_commands_deploy_runs_exist() -> None:
     commands = referenced_commands()
-    assert {"serve", "worker", "migrate"} <= commands
+    assert {"serve", "worker", "migrate", "bootstrap"} <= commands
     listed = set(re.findall(r"^    ([a-z][a-z-]*) ", billing_help(), re.M))
     assert commands <= listed, f"deploy/ names {sorted(commands - listed)}, which `billing --help` does not list"
     for command in sorted(commands):
