@@ -46,6 +46,7 @@ BILLING_PARTS = (
     "billing/adapters/aws",
     "billing/adapters/clock.py",
     "billing/adapters/metrics/__init__.py",
+    "billing/adapters/metrics/emf.py",  # the Lambda's metrics: EMF lines on stdout (no statsd agent)
     "billing/adapters/metrics/timing.py",
     "billing/adapters/null_metrics.py",
     "billing/entrypoints/__init__.py",

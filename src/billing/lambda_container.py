@@ -3,22 +3,39 @@ package carries neither the database drivers nor the web server."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+
 from dependency_injector import containers, providers
 
 from billing.adapters.aws.clients import AwsClients, opened
 from billing.adapters.aws.dynamodb_ledger import DynamoEmailLedger
 from billing.adapters.aws.mailers import build_mailer
 from billing.adapters.clock import SystemClock
+from billing.adapters.metrics.emf import EmfMetrics
 from billing.adapters.null_metrics import NullMetrics
 from billing.config import Settings
 from billing.domain.use_cases.send_due_bills_email import SendDueBillsEmail
+from billing.ports.metrics import Metrics
+
+
+def lambda_metrics(settings: Settings, environ: Mapping[str, str] | None = None) -> Metrics:
+    """In AWS Lambda (AWS_LAMBDA_FUNCTION_NAME is set by the runtime) metrics are Embedded Metric
+    Format lines on stdout, which CloudWatch Logs turns into metrics: there is no statsd agent to
+    send to. The function's name is a dimension, so environments stay apart in the namespace.
+    Elsewhere (the embedded mode's stand-in, tests) they are off."""
+    environ = os.environ if environ is None else environ
+    function = environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+    if not function:
+        return NullMetrics()
+    return EmfMetrics(prefix=settings.statsd_prefix, dimensions={"FunctionName": function})
 
 
 class EmailContainer(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     clock = providers.Singleton(SystemClock)
-    metrics = providers.Singleton(NullMetrics)
+    metrics = providers.Singleton(lambda_metrics, settings)
     aws_clients = providers.Singleton(
         AwsClients, settings.provided.aws_region, settings.provided.aws_endpoint_url, services=("dynamodb", "ses")
     )

@@ -6,11 +6,17 @@
 - appspec.yml parses and its hooks point at existing, executable scripts;
 - the Packer template is valid HCL2 and points at its provisioner;
 - the CloudWatch agent config ships the files rsyslog writes;
-- the Lambda zip holds only what the handler needs and the handler imports from it alone.
+- the Lambda zip holds only what the handler needs, the handler imports from it alone, and, run
+  from the unpacked zip against moto server, sends the digest email once and deduplicates a
+  redelivery, printing its metrics as Embedded Metric Format lines.
+
+How deploy/ agrees with the application (settings, commands, metrics, stop timeouts) is checked
+without any tool by tests/unit/test_deploy_config.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -18,13 +24,23 @@ import subprocess
 import sys
 import sysconfig
 import textwrap
+import uuid
 import zipfile
 from collections.abc import Iterator
+from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from billing.adapters.aws.bootstrap import ensure_ledger_table, ensure_sender
+from billing.adapters.aws.clients import AwsClients
+from billing.domain.model.due_bills import DigestLine, DueBillsDigest
+from billing.entrypoints.local_lambda import sns_event
+from billing.ports.metrics import LAMBDA_EMAILS_DEDUPLICATED, LAMBDA_EMAILS_SENT
+from tests.unit.test_emf_metrics import parse_emf
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -299,3 +315,94 @@ def test_lambda_handler_imports_from_the_zip_alone(lambda_dir: Path) -> None:
     assert report["outside"] == []
     loaded_roots = {name.split(".")[0] for name in report["modules"]}
     assert not loaded_roots & set(FORBIDDEN_IN_ZIP)
+
+
+# Invoked as the Lambda runtime would: `handler(event, context)` on a fresh interpreter whose only
+# non-standard imports come from the unpacked zip; the same container serves both invocations.
+INVOKE = textwrap.dedent(
+    """
+    import json, sys
+    from billing.entrypoints.lambda_handler import close_runtime, handler
+    event = json.loads(open(sys.argv[1], encoding="utf-8").read())
+    results = [handler(event, None), handler(event, None)]
+    close_runtime()
+    with open(sys.argv[2], "w", encoding="utf-8") as out:
+        json.dump(results, out)
+    """
+)
+
+
+async def _ses_sent(clients: AwsClients) -> int:
+    return int((await clients["ses"].get_send_quota())["SentLast24Hours"])
+
+
+@pytest.mark.integration
+async def test_lambda_from_the_zip_sends_the_email_once_against_moto(lambda_dir: Path, aws_endpoint: str,
+                                                                     tmp_path: Path) -> None:
+    tag = uuid.uuid4().hex[:12]
+    table, sender, function = f"ledger-{tag}", f"no-reply-{tag}@example.com", f"billing-test-{tag}-digest-mailer"
+    clients = AwsClients("us-east-1", aws_endpoint, services=("dynamodb", "ses"))
+    await clients.open()
+    try:
+        # What the data and messaging stacks create: the ledger (TTL on expires_at) and the sender.
+        await ensure_ledger_table(clients, table)
+        await ensure_sender(clients, sender)
+        ttl = await clients["dynamodb"].describe_time_to_live(TableName=table)
+        assert ttl["TimeToLiveDescription"]["AttributeName"] == "expires_at"
+        sent_before = await _ses_sent(clients)
+
+        digest = DueBillsDigest(
+            uuid.uuid4(), uuid.uuid4(), f"jane-{tag}@example.com", 7, date.today(),
+            (DigestLine(uuid.uuid4(), "Northwind Power", Decimal("120.50"), "EUR", date.today() + timedelta(days=3),
+                        "https://billing.example.com/v1/bill/x"),),
+        )
+        envelope = {"Type": "Notification", "MessageId": str(uuid.uuid4()),
+                    "TopicArn": f"arn:aws:sns:us-east-1:123456789012:digest-{tag}", "Subject": None,
+                    "Message": digest.to_json(), "Timestamp": "2026-01-01T00:00:00.000Z"}
+        event_file = tmp_path / "event.json"
+        event_file.write_text(json.dumps(sns_event(envelope, f"arn:aws:sns:us-east-1:123456789012:digest-{tag}:sub")),
+                              encoding="utf-8")
+        results_file = tmp_path / "results.json"
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONPATH": str(lambda_dir),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            # What Lambda sets, then what messaging.yaml sets, then the emulator instead of AWS.
+            "AWS_LAMBDA_FUNCTION_NAME": function,
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "BILLING_AWS_REGION": "us-east-1",
+            "BILLING_LEDGER_TABLE": table,
+            "BILLING_MAIL_SENDER": sender,
+            "BILLING_PUBLIC_BASE_URL": "https://billing.example.com",
+            "BILLING_LOG_LEVEL": "INFO",
+            "BILLING_AWS_ENDPOINT_URL": aws_endpoint,
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-S", "-s", "-c", INVOKE, str(event_file), str(results_file),
+            env=env, cwd=lambda_dir, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
+        assert process.returncode == 0, stderr.decode()
+
+        first, second = json.loads(results_file.read_text(encoding="utf-8"))
+        assert first == {"outcomes": ["sent"]}
+        assert second == {"outcomes": ["deduplicated"]}  # SNS delivered twice: one email
+        assert await _ses_sent(clients) - sent_before == 1
+        item = await clients["dynamodb"].get_item(TableName=table, Key={"user_id": {"S": str(digest.user_id)}},
+                                                  ConsistentRead=True)
+        assert item["Item"]["state"]["S"] == "sent"
+    finally:
+        await clients.close()
+
+    # Its metrics: EMF lines on stdout (CloudWatch Logs extracts them), no statsd agent needed.
+    metrics = [metric for line in stdout.decode().splitlines() if line.startswith('{"_aws"')
+               for metric in parse_emf(line)]
+    counters = [(name, value) for namespace, name, value, dims in metrics
+                if namespace == "Billing" and dims.get("FunctionName") == function and ".emails." in name]
+    assert counters == [("billing." + LAMBDA_EMAILS_SENT, 1), ("billing." + LAMBDA_EMAILS_DEDUPLICATED, 1)]
+    ses_calls = [dims for _, name, _, dims in metrics if name == "billing.aws.duration" and dims.get("service") == "ses"]
+    assert [dims["outcome"] for dims in ses_calls] == ["ok"]
+    assert digest.email not in stdout.decode() and str(digest.user_id) not in stdout.decode()

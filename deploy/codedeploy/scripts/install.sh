@@ -41,7 +41,8 @@ systemctl enable --quiet billing-serve.service billing-worker.service billing-se
 systemctl start billing-secrets-refresh.timer
 
 log "installing log shipping (rsyslog) and the CloudWatch agent configuration"
-install -d -m 0750 /var/log/billing
+# The CloudWatch agent (user cwagent) reads these files; nobody else needs to.
+install -d -m 0750 -o root -g cwagent /var/log/billing
 install -m 0644 "$RELEASE_DIR/rsyslog/30-billing.conf" /etc/rsyslog.d/30-billing.conf
 install -m 0644 "$RELEASE_DIR/rsyslog/billing.logrotate" /etc/logrotate.d/billing
 systemctl restart rsyslog.service

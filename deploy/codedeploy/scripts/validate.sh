@@ -13,6 +13,14 @@ url="http://127.0.0.1:${port}/readyz"
 for attempt in $(seq 1 "$ATTEMPTS"); do
     if curl --fail --silent --show-error --max-time 3 --output /dev/null "$url"; then
         log "$url is ready (attempt $attempt)"
+        # The API answering is not enough: the worker must be running too.
+        for unit in "${UNITS[@]}"; do
+            if ! systemctl is-active --quiet "$unit"; then
+                log "$unit is not active:"
+                journalctl --unit="$unit" --since=-5min --no-pager --output=cat | tail -n 30
+                exit 1
+            fi
+        done
         exit 0
     fi
     for unit in "${UNITS[@]}"; do

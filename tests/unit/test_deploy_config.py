@@ -1,0 +1,429 @@
+"""deploy/ agrees with the application: the settings it passes, the commands it runs, the metrics
+it alarms on, and the stop timeouts of the units. No AWS, no network: the templates are read as
+data, every value a BILLING_* variable can take in AWS is worked out from them (parameter
+defaults, allowed values and bounds, cross-stack exports, the names AWS gives resources) and
+parsed by Settings.from_env, the code the services and the Lambda start with."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import billing.ports.metrics as metric_names
+from billing.config import ConfigError, Settings
+from billing.entrypoints.consumer import STOP_GRACE_SECONDS
+from billing.entrypoints.http.server import SHUTDOWN_TIMEOUT, WORKER_STOP_TIMEOUT
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+CFN = DEPLOY / "cloudformation"
+SETTINGS_VARIABLES = {"BILLING_" + name.upper() for name in Settings.__dataclass_fields__}
+NOT_SETTINGS = {"BILLING_PARTS"}  # a constant of deploy/lambda/build_zip.py, not a variable
+RDS_CA = "/etc/pki/rds/global-bundle.pem"
+
+# What the importing stacks call the exporting ones (their parameters' defaults are the stack names).
+STACK_PARAMETERS = {"NetworkStackName": "network", "DataStackName": "data", "MessagingStackName": "messaging",
+                    "CiStackName": "ci"}
+PSEUDO = {"AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws",
+          "AWS::URLSuffix": "amazonaws.com"}
+# Values for parameters without a default, and the longest EnvironmentName its pattern allows
+# (names built from it must still fit the settings' limits).
+SAMPLES = {"MailDomain": "mail.example.com", "DomainName": "billing.example.com", "HostedZoneId": "Z0123456789ABC",
+           "PublicBaseUrl": "https://billing.example.com", "EnvironmentName": "s" * 16,
+           "CertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab"}
+
+
+def load(name: str) -> Any:
+    from cfnlint.decode import cfn_yaml  # understands !Ref, !Sub, ... (plain YAML does not)
+
+    return cfn_yaml.load(str(CFN / f"{name}.yaml"))
+
+
+TEMPLATES = {name: load(name) for name in ("ci", "network", "data", "messaging", "app")}
+
+
+# --------------------------------------------------------------------------- resolving values
+
+class Stack:
+    """A template deployed under a stack name: resolves intrinsic functions to the strings
+    CloudFormation would produce, one list of possible values per expression."""
+
+    def __init__(self, name: str, stack_name: str | None = None) -> None:
+        self.template = TEMPLATES[name]
+        self.stack_name = stack_name or f"billing-prod-{name}"
+
+    def parameter(self, name: str) -> list[str]:
+        spec = self.template["Parameters"][name]
+        if "AllowedValues" in spec:
+            values = [str(v) for v in spec["AllowedValues"]]
+        else:
+            values = [str(spec["Default"])] if "Default" in spec else []
+            values += [str(spec[k]) for k in ("MinValue", "MaxValue") if k in spec]
+            values += [SAMPLES[name]] if name in SAMPLES else []
+        assert values, f"parameter {name}: no default and no sample value"
+        for value in values:
+            if "AllowedPattern" in spec:
+                assert re.fullmatch(spec["AllowedPattern"], value), (name, value)
+        return values
+
+    def variable(self, name: str, mapping: dict[str, Any]) -> list[str]:
+        if name in mapping:
+            return self.resolve(mapping[name])
+        if name == "AWS::StackName":
+            return [self.stack_name]
+        if name in PSEUDO:
+            return [PSEUDO[name]]
+        if name in self.template.get("Parameters", {}):
+            return self.parameter(name)
+        if name in self.template["Resources"]:
+            return self.reference(name)
+        raise AssertionError(f"cannot resolve ${{{name}}}")
+
+    def substitute(self, text: str, mapping: dict[str, Any]) -> list[str]:
+        """Every variable takes each of its values once, the others keeping their first."""
+        names = list(dict.fromkeys(re.findall(r"\$\{([^}!]+)\}", text)))
+        choices = {name: self.variable(name, mapping) for name in names}
+
+        def render(picked: dict[str, str]) -> str:
+            return re.sub(r"\$\{([^}!]+)\}", lambda m: picked[m.group(1)], text)
+
+        first = {name: values[0] for name, values in choices.items()}
+        results = [render(first)]
+        for name, values in choices.items():
+            results += [render(first | {name: value}) for value in values[1:]]
+        return list(dict.fromkeys(results))
+
+    def resolve(self, node: Any) -> list[str]:
+        if isinstance(node, str | int | float) and not isinstance(node, bool):
+            return [str(node)]
+        if isinstance(node, dict) and len(node) == 1:
+            ((function, argument),) = node.items()
+            if function == "Ref":
+                return self.variable(argument, {})
+            if function == "Fn::Sub":
+                text, mapping = (argument, {}) if isinstance(argument, str) else argument
+                return self.substitute(text, mapping)
+            if function == "Fn::ImportValue":
+                return [value for export in self.resolve(argument) for value in imported(export)]
+        raise AssertionError(f"no resolution for {node!r}")
+
+    def reference(self, logical_id: str) -> list[str]:
+        """What !Ref returns for the resources whose names reach a BILLING_* variable."""
+        resource = self.template["Resources"][logical_id]
+        kind, properties = resource["Type"], resource.get("Properties", {})
+        generated = f"{self.stack_name}-{logical_id}-1A2B3C4D5E6F7"  # CloudFormation's naming scheme
+
+        def named(key: str) -> list[str]:
+            return self.resolve(properties[key]) if key in properties else [generated]
+
+        if kind == "AWS::SQS::Queue":
+            return [f"https://sqs.{PSEUDO['AWS::Region']}.amazonaws.com/{PSEUDO['AWS::AccountId']}/{name}"
+                    for name in named("QueueName")]
+        if kind == "AWS::SNS::Topic":
+            return [f"arn:aws:sns:{PSEUDO['AWS::Region']}:{PSEUDO['AWS::AccountId']}:{name}" for name in named("TopicName")]
+        if kind == "AWS::DynamoDB::Table":
+            return named("TableName")
+        if kind == "AWS::S3::Bucket":
+            return [name.lower() for name in named("BucketName")]
+        if kind == "AWS::Lambda::Function":
+            return named("FunctionName")
+        raise AssertionError(f"no sample for a reference to {kind} {logical_id}")
+
+
+def exporter(export: str) -> tuple[Stack, Any]:
+    """The stack and output that export `export` (as an importing stack names it)."""
+    for parameter, name in STACK_PARAMETERS.items():
+        stack_name = str(TEMPLATES["app"]["Parameters"][parameter]["Default"])
+        if export.startswith(stack_name + "-"):
+            suffix = export[len(stack_name) + 1:]
+            for output in TEMPLATES[name].get("Outputs", {}).values():
+                if output.get("Export", {}).get("Name") == {"Fn::Sub": f"${{AWS::StackName}}-{suffix}"}:
+                    return Stack(name, stack_name), output["Value"]
+            raise AssertionError(f"{name}.yaml exports no {suffix}")
+    raise AssertionError(f"no stack exports {export}")
+
+
+def imported(export: str) -> list[str]:
+    stack, value = exporter(export)
+    return stack.resolve(value)
+
+
+def user_data() -> tuple[str, dict[str, Any]]:
+    launch = TEMPLATES["app"]["Resources"]["LaunchTemplate"]["Properties"]["LaunchTemplateData"]
+    text, mapping = launch["UserData"]["Fn::Base64"]["Fn::Sub"]
+    return text, mapping
+
+
+def heredoc(text: str, path: str) -> dict[str, str]:
+    """KEY=VALUE lines of the file the user data writes to `path` (cat > path <<'EOF' ... EOF)."""
+    match = re.search(rf"cat > {re.escape(path)} <<'EOF'\n(.*?)\nEOF\n", text, re.S)
+    assert match, f"user data writes no {path}"
+    pairs = [line.split("=", 1) for line in match.group(1).splitlines() if line.strip()]
+    assert all(len(pair) == 2 for pair in pairs)
+    assert len({k for k, _ in pairs}) == len(pairs), f"{path}: a variable is set twice"
+    return dict((k, v) for k, v in pairs)
+
+
+def instance_environment() -> dict[str, str]:
+    return heredoc(user_data()[0], "/etc/billing/billing.env")
+
+
+def lambda_environment() -> dict[str, Any]:
+    return TEMPLATES["messaging"]["Resources"]["MailerFunction"]["Properties"]["Environment"]["Variables"]
+
+
+def unit_environment() -> Iterator[tuple[str, str, str]]:
+    for unit in sorted((DEPLOY / "systemd").glob("*.service")):
+        for line in unit.read_text(encoding="utf-8").splitlines():
+            if line.startswith("Environment="):
+                for assignment in line[len("Environment="):].split():
+                    name, _, value = assignment.strip('"').partition("=")
+                    yield unit.name, name, value
+
+
+def possible_values() -> Iterator[tuple[str, str, str]]:
+    """(where, variable, value) for every BILLING_* variable deploy/ sets, each value it can take."""
+    app = Stack("app")
+    text, mapping = user_data()
+    for name, raw in instance_environment().items():
+        for value in app.substitute(raw, mapping):
+            yield "instances (billing.env)", name, value
+    messaging = Stack("messaging")
+    for name, node in lambda_environment().items():
+        for value in messaging.resolve(node):
+            yield "Lambda", name, value
+    for unit, name, value in unit_environment():
+        if name.startswith("BILLING_"):
+            yield unit, name, value
+
+
+# --------------------------------------------------------------------------- settings
+
+def deploy_files() -> list[Path]:
+    return sorted(p for p in DEPLOY.rglob("*") if p.is_file() and "dist" not in p.relative_to(DEPLOY).parts
+                  and p.suffix not in {".pyc", ".zip", ".tgz"})
+
+
+def test_every_billing_variable_named_in_deploy_is_a_setting() -> None:
+    unknown = {
+        f"{path.relative_to(REPO)}: {name}"
+        for path in deploy_files()
+        for name in re.findall(r"\bBILLING_[A-Z0-9_]+\b", path.read_text(encoding="utf-8"))
+        if name not in SETTINGS_VARIABLES | NOT_SETTINGS
+    }
+    assert not unknown, sorted(unknown)
+
+
+def test_instances_and_lambda_get_what_the_pipeline_needs() -> None:
+    instance = set(instance_environment())
+    assert {"BILLING_HTTP_HOST", "BILLING_HTTP_PORT", "BILLING_PUBLIC_BASE_URL", "BILLING_AWS_REGION",
+            "BILLING_S3_BUCKET", "BILLING_DUE_QUEUE_URL", "BILLING_DIGEST_TOPIC_ARN", "BILLING_LEDGER_TABLE",
+            "BILLING_MAIL_SENDER", "BILLING_STATSD_HOST", "BILLING_STATSD_PORT", "BILLING_STATSD_PREFIX",
+            "BILLING_DATABASE_SSL_CA", "BILLING_QUEUE_MAX_RECEIVES", "BILLING_WORKER_VISIBILITY_SECONDS"} <= instance
+    assert {"BILLING_AWS_REGION", "BILLING_LEDGER_TABLE", "BILLING_MAIL_SENDER",
+            "BILLING_PUBLIC_BASE_URL"} <= set(lambda_environment())
+    # The database URL carries the password: it comes from Secrets Manager at boot, never from here.
+    # The emulator's endpoint is for `billing local` and the tests only.
+    assert "BILLING_DATABASE_URL" not in instance
+    assert not {"BILLING_DATABASE_URL", "BILLING_AWS_ENDPOINT_URL", "BILLING_OUTBOX_DIR"} & (
+        instance | set(lambda_environment()) | {name for _, name, _ in unit_environment()})
+    assert 'env_line("BILLING_DATABASE_URL"' in (DEPLOY / "systemd" / "render_secrets.py").read_text(encoding="utf-8")
+
+
+def test_every_value_deploy_can_set_parses_as_a_setting(tmp_path: Path) -> None:
+    ca_bundle = tmp_path / "global-bundle.pem"
+    ca_bundle.write_text("-----BEGIN CERTIFICATE-----\n", encoding="utf-8")
+    checked = 0
+    for where, name, value in possible_values():
+        assert name in SETTINGS_VARIABLES, f"{where}: {name} is not a setting"
+        if name == "BILLING_DATABASE_SSL_CA":
+            # A file of the AMI: it must be where the Packer provisioner puts it.
+            assert value == RDS_CA and RDS_CA in (DEPLOY / "packer" / "provision.sh").read_text(encoding="utf-8")
+            value = str(ca_bundle)
+        try:
+            Settings.from_env({name: value})
+        except ConfigError as exc:
+            pytest.fail(f"{where}: {exc}")
+        checked += 1
+    assert checked > 30
+
+
+def test_the_workers_queue_settings_are_the_queues_own() -> None:
+    """The worker counts the last delivery before the DLQ and extends visibility by its own
+    numbers: they must be the queue's maxReceiveCount and VisibilityTimeout, not look-alikes."""
+    queue = TEMPLATES["messaging"]["Resources"]["DueBillsQueue"]["Properties"]
+    environment = instance_environment()
+    _, mapping = user_data()
+    for variable, queue_value in (("BILLING_QUEUE_MAX_RECEIVES", queue["RedrivePolicy"]["maxReceiveCount"]),
+                                  ("BILLING_WORKER_VISIBILITY_SECONDS", queue["VisibilityTimeout"])):
+        match = re.fullmatch(r"\$\{(\w+)\}", environment[variable])
+        assert match, f"{variable}={environment[variable]}: must be the messaging stack's export, not a copy"
+        sub_name = match.group(1)
+        (export,) = Stack("app").resolve(mapping[sub_name]["Fn::ImportValue"])
+        stack, output = exporter(export)
+        assert stack.template is TEMPLATES["messaging"]
+        assert output == queue_value, f"{variable} is not the value the queue is configured with"
+        for value in stack.resolve(output):
+            Settings.from_env({variable: value})
+
+
+def test_statsd_goes_to_the_agent_port_the_agent_listens_on() -> None:
+    text, _ = user_data()
+    bootstrap = heredoc(text, "/etc/billing/bootstrap.env")
+    environment = instance_environment()
+    assert environment["BILLING_STATSD_HOST"] == "127.0.0.1"
+    assert environment["BILLING_STATSD_PORT"] == bootstrap["STATSD_PORT"] == "${StatsdPort}"
+    agent = json.loads((DEPLOY / "cloudwatch" / "amazon-cloudwatch-agent.json").read_text(encoding="utf-8"))
+    assert agent["metrics"]["metrics_collected"]["statsd"]["service_address"] == "127.0.0.1:@STATSD_PORT@"
+    assert "s/@STATSD_PORT@/${statsd_port}/g" in (DEPLOY / "codedeploy" / "scripts" / "install.sh").read_text(
+        encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- metrics and alarms
+
+PORT_METRICS = {value for name, value in vars(metric_names).items() if name.isupper() and isinstance(value, str)}
+# The tags each metric carries (ports/metrics.py); EMF lines carry them all as one dimension set.
+TAGS = {metric_names.HTTP_REQUESTS: {"route", "method", "status_class"},
+        metric_names.HTTP_REQUEST_DURATION: {"route", "method", "status_class"},
+        metric_names.DB_DURATION: {"operation", "outcome"},
+        metric_names.AWS_DURATION: {"service", "operation", "outcome"}}
+
+
+def alarms() -> dict[str, Any]:
+    return {name: resource["Properties"] for name, resource in TEMPLATES["app"]["Resources"].items()
+            if resource["Type"] == "AWS::CloudWatch::Alarm"}
+
+
+def metric_stats(alarm: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    if "MetricName" in alarm:
+        yield alarm
+    for query in alarm.get("Metrics", []):
+        if "MetricStat" in query:
+            yield query["MetricStat"]["Metric"]
+
+
+def test_alarms_on_app_metrics_use_names_and_dimension_sets_that_are_published() -> None:
+    agent = json.loads((DEPLOY / "cloudwatch" / "amazon-cloudwatch-agent.json").read_text(encoding="utf-8"))
+    metrics_config = agent["metrics"]
+    # Without "." the agent joins the statsd name's parts with "_" (billing_http_requests).
+    assert metrics_config["metrics_collected"]["statsd"]["metric_separator"] == "."
+    aggregated = [set(dimensions) for dimensions in metrics_config["aggregation_dimensions"]]
+    prefix = instance_environment()["BILLING_STATSD_PREFIX"]
+    assert prefix == Settings().statsd_prefix  # the Lambda's EMF names use the default prefix
+    seen = set()
+    for name, alarm in alarms().items():
+        for metric in metric_stats(alarm):
+            if metric["Namespace"] != metrics_config["namespace"]:
+                continue
+            assert metric["MetricName"].startswith(prefix + "."), name
+            port_name = metric["MetricName"][len(prefix) + 1:]
+            assert port_name in PORT_METRICS, f"{name}: {metric['MetricName']} is never emitted"
+            dimensions = {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
+            if "FunctionName" in dimensions:  # the Lambda's EMF: its one dimension set, complete
+                assert set(dimensions) == {"FunctionName"} | TAGS.get(port_name, set()), name
+            else:  # the agent: a rolled-up set of aggregation_dimensions
+                assert set(dimensions) in aggregated, f"{name}: {sorted(dimensions)} is not aggregated by the agent"
+            if "status_class" in dimensions:
+                assert dimensions["status_class"] in {"2xx", "4xx", "5xx"}
+            seen.add(port_name)
+    assert {metric_names.HTTP_REQUESTS, metric_names.HTTP_REQUEST_DURATION, metric_names.AWS_DURATION} <= seen
+    latency = alarms()["AppLatencyP99Alarm"]
+    assert (latency["MetricName"], latency["ExtendedStatistic"]) == (prefix + "." + metric_names.HTTP_REQUEST_DURATION, "p99")
+    assert TEMPLATES["app"]["Parameters"]["LatencyP99Milliseconds"]["Default"] == 1000  # the timer is in ms
+
+
+def test_both_dead_letter_queues_alarm_above_zero() -> None:
+    watched = set()
+    for alarm in alarms().values():
+        if alarm.get("Namespace") == "AWS/SQS" and alarm["MetricName"] == "ApproximateNumberOfMessagesVisible":
+            assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+            (queue,) = alarm["Dimensions"]
+            watched.add(queue["Value"]["Fn::ImportValue"]["Fn::Sub"].split("-", 1)[1])
+    assert watched == {"DueBillsDeadLetterQueueName", "DigestFailureQueueName"}
+    messaging = TEMPLATES["messaging"]["Resources"]
+    assert messaging["DueBillsQueue"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["DueBillsDeadLetterQueue", "Arn"]}
+    assert messaging["MailerInvokeConfig"]["Properties"]["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["DigestFailureQueue", "Arn"]}
+
+
+def test_the_lambda_zip_carries_its_metrics_adapter() -> None:
+    text = (DEPLOY / "lambda" / "build_zip.py").read_text(encoding="utf-8")
+    assert '"billing/adapters/metrics/emf.py"' in text
+
+
+# --------------------------------------------------------------------------- systemd and CodeDeploy
+
+def unit_settings(name: str) -> dict[str, str]:
+    settings: dict[str, str] = {}
+    for line in (DEPLOY / "systemd" / name).read_text(encoding="utf-8").splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            settings[key] = value
+    return settings
+
+
+def test_units_wait_longer_than_the_services_take_to_stop_gracefully() -> None:
+    serve = unit_settings("billing-serve.service")
+    worker = unit_settings("billing-worker.service")
+    # serve: the parent forwards SIGTERM and kills a worker still running after WORKER_STOP_TIMEOUT.
+    assert serve["KillMode"] == "mixed" and serve["KillSignal"] == "SIGTERM"
+    assert int(serve["TimeoutStopSec"]) > WORKER_STOP_TIMEOUT > SHUTDOWN_TIMEOUT
+    # worker: in-flight messages get STOP_GRACE_SECONDS, then the clients are closed.
+    assert worker["KillSignal"] == "SIGTERM"
+    assert int(worker["TimeoutStopSec"]) >= STOP_GRACE_SECONDS + 10
+    appspec = yaml.safe_load((DEPLOY / "codedeploy" / "appspec.yml").read_text(encoding="utf-8"))
+    (stop,) = appspec["hooks"]["ApplicationStop"]
+    assert stop["timeout"] > int(serve["TimeoutStopSec"]) + int(worker["TimeoutStopSec"])  # stopped one by one
+
+
+def test_hooks_migrate_before_start_and_validate_readiness() -> None:
+    appspec = yaml.safe_load((DEPLOY / "codedeploy" / "appspec.yml").read_text(encoding="utf-8"))
+    after_install = [entry["location"] for entry in appspec["hooks"]["AfterInstall"]]
+    assert after_install == ["scripts/install.sh", "scripts/migrate.sh"]  # before ApplicationStart
+    assert list(appspec["hooks"]).index("AfterInstall") < list(appspec["hooks"]).index("ApplicationStart")
+    assert "billing-migrate.service" in (DEPLOY / "codedeploy" / "scripts" / "migrate.sh").read_text(encoding="utf-8")
+    validate = (DEPLOY / "codedeploy" / "scripts" / "validate.sh").read_text(encoding="utf-8")
+    assert "/readyz" in validate and "is-active" in validate
+    assert unit_settings("billing-serve.service")["ExecStart"].endswith("billing serve --workers ${SERVE_WORKERS}")
+    assert "SERVE_WORKERS=${ServeWorkers}" in user_data()[0]
+
+
+def referenced_commands() -> set[str]:
+    """`billing <command>` as the units run it or the docs and comments of deploy/ name it."""
+    pattern = re.compile(r"(?:/opt/billing/venv/bin/billing|`billing) ([a-z][a-z-]*)")
+    return {command for path in deploy_files() for command in pattern.findall(path.read_text(encoding="utf-8"))}
+
+
+def billing_help(*args: str) -> str:
+    result = subprocess.run([sys.executable, "-m", "billing.entrypoints.cli", *args, "--help"],
+                            capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_the_commands_deploy_runs_exist() -> None:
+    commands = referenced_commands()
+    assert {"serve", "worker", "migrate", "bootstrap"} <= commands
+    listed = set(re.findall(r"^    ([a-z][a-z-]*) ", billing_help(), re.M))
+    assert commands <= listed, f"deploy/ names {sorted(commands - listed)}, which `billing --help` does not list"
+    for command in sorted(commands):
+        billing_help(command)
+    assert "--workers" in billing_help("serve")
+
+
+def test_the_value_resolution_is_not_vacuous() -> None:
+    # The resolver really reaches across stacks: the queue URL comes from messaging.yaml's queue.
+    values = {name: value for _, name, value in possible_values()}
+    assert values["BILLING_DUE_QUEUE_URL"].startswith("https://sqs.eu-west-1.amazonaws.com/123456789012/")
+    assert values["BILLING_DIGEST_TOPIC_ARN"].startswith("arn:aws:sns:eu-west-1:123456789012:")
+    ledgers = {value for _, name, value in possible_values() if name == "BILLING_LEDGER_TABLE"}
+    assert f"billing-{'s' * 16}-email-ledger" in ledgers
