@@ -197,3 +197,16 @@ async def test_due_bills_days_out_of_range_is_400(client, user, queue, days) -> 
 async def test_due_bills_is_503_when_the_queue_is_down(client, user, queue) -> None:
     queue.down = True
     await problem_of(await client.get("/v1/bills/due/7", headers=AUTH), 503)
+
+
+async def test_client_disconnect_mid_body_is_not_an_internal_error(fake_container, caplog) -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from billing.entrypoints.http.problems import problem_middleware
+
+    async def reading_handler(request):  # what request.read() raises when the peer hangs up
+        raise ConnectionResetError("Connection lost")
+
+    response = await problem_middleware(make_mocked_request("POST", "/v1/bill"), reading_handler)
+    assert response.status == 400
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

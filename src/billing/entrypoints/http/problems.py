@@ -62,6 +62,11 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         headers = {k: exc.headers[k] for k in _PASSED_HEADERS if k in exc.headers}
         detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
         return problem(exc.status, detail, headers=headers)
+    except ConnectionResetError:
+        # The client went away mid-request (while its body was being read): not our error, and
+        # the answer will most likely never arrive.
+        log.info("client disconnected during %s %s", request.method, request.rel_url.path)
+        return problem(400, "The request was not received completely.")
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.rel_url.path)
         return problem(500, "Internal error; it has been logged.")
