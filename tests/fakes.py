@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 from collections.abc import AsyncGenerator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from billing.domain.model import (
     ServiceUnavailable,
     User,
 )
+from billing.domain.model.idempotency import IdempotencyEntry, StoredResponse
 from billing.domain.model.legacy import (
     CopiedObject,
     LegacyAttachment,
@@ -71,6 +73,7 @@ class Tables:
 
     users: dict[UUID, User] = field(default_factory=dict)
     bills: dict[UUID, Bill] = field(default_factory=dict)
+    idempotency: dict[tuple[str, str], IdempotencyEntry] = field(default_factory=dict)
     commits: int = 0
     down: bool = False  # simulate an unreachable database
     fail_attachment_insert: bool = False
@@ -185,6 +188,31 @@ class FakeAttachmentRepository:
         return True
 
 
+class FakeIdempotencyRepository:
+    def __init__(self, entries: dict[tuple[str, str], IdempotencyEntry]) -> None:
+        self._entries = entries
+
+    async def claim(self, entry: IdempotencyEntry, *, abandoned_before: datetime) -> IdempotencyEntry | None:
+        for key, old in list(self._entries.items()):
+            if old.scope == entry.scope and (old.expires_at <= entry.created_at
+                                             or (old.in_flight and old.created_at < abandoned_before)):
+                del self._entries[key]
+        existing = self._entries.get((entry.scope, entry.key_hash))
+        if existing is not None:
+            return existing
+        self._entries[(entry.scope, entry.key_hash)] = entry
+        return None
+
+    async def complete(self, scope: str, key_hash: str, fingerprint: str, response: StoredResponse) -> None:
+        entry = self._entries[(scope, key_hash)]
+        self._entries[(scope, key_hash)] = dataclasses.replace(entry, fingerprint=fingerprint, response=response)
+
+    async def release(self, scope: str, key_hash: str) -> None:
+        entry = self._entries.get((scope, key_hash))
+        if entry is not None and entry.in_flight:
+            del self._entries[(scope, key_hash)]
+
+
 class FakeUnitOfWork:
     """Works on a copy of the tables; commit publishes the copy, anything else discards it."""
 
@@ -198,6 +226,8 @@ class FakeUnitOfWork:
             raise self._tables.error
         self._users = copy.deepcopy(self._tables.users)
         self._bills = copy.deepcopy(self._tables.bills)
+        self._idempotency = dict(self._tables.idempotency)
+        self.idempotency = FakeIdempotencyRepository(self._idempotency)
         self.users = FakeUserRepository(self._users)
         self.bills = FakeBillRepository(self._bills)
         self.attachments = FakeAttachmentRepository(self._bills)
@@ -212,11 +242,14 @@ class FakeUnitOfWork:
     async def commit(self) -> None:
         self._tables.users = copy.deepcopy(self._users)
         self._tables.bills = copy.deepcopy(self._bills)
+        self._tables.idempotency = dict(self._idempotency)
         self._tables.commits += 1
 
     async def rollback(self) -> None:
         self._users = copy.deepcopy(self._tables.users)
         self._bills = copy.deepcopy(self._tables.bills)
+        self._idempotency.clear()
+        self._idempotency.update(self._tables.idempotency)
 
 
 class FakeMetrics:

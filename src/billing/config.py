@@ -135,6 +135,22 @@ def _hostname(raw: str) -> str:
     return raw
 
 
+def _origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in origins:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
+            raise ValueError("must be comma-separated origins such as https://app.example.com ('*' is not accepted)")
+    return origins
+
+
+def _seconds(raw: str) -> float:
+    value = float(raw)
+    if not 0 <= value <= 3600 or value != value:
+        raise ValueError("must be a number of seconds, 0-3600")
+    return value
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """Every setting, with its default. README lists them; keep the two in step."""
@@ -169,6 +185,13 @@ class Settings:
     statsd_host: str = ""  # empty: metrics are off (NullMetrics)
     statsd_port: int = 8125
     statsd_prefix: str = "billing"
+    cors_origins: tuple[str, ...] = ()  # empty: no CORS headers at all (browsers keep other origins out)
+    login_failures_per_account: int = 5  # failed sign-ins before an account must wait (doubling, see README)
+    login_failures_per_address: int = 20  # the same, per client address
+    login_max_delay_seconds: int = 300  # the longest wait a failed sign-in can cause
+    forwarded_hops: int = 0  # proxies in front that append to X-Forwarded-For (the ALB: 1); 0 trusts none
+    db_timeout_seconds: float = 2.0  # a database statement or connection attempt slower than this is a 503
+    shutdown_drain_seconds: float = 0.0  # on SIGTERM: /readyz is 503 but requests are still accepted this long
 
     @property
     def base_url(self) -> str:
@@ -227,4 +250,11 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "statsd_host": _hostname,
     "statsd_port": _port,
     "statsd_prefix": _metric_prefix,
+    "cors_origins": _origins,
+    "login_failures_per_account": _positive_int,
+    "login_failures_per_address": _positive_int,
+    "login_max_delay_seconds": _positive_int,
+    "forwarded_hops": _non_negative_int,
+    "db_timeout_seconds": _seconds,
+    "shutdown_drain_seconds": _seconds,
 }

@@ -29,6 +29,7 @@ from billing.adapters.sql.engine import create_engine, database_answers
 from billing.adapters.sql.migrate import upgrade_to_head
 from billing.adapters.sql.unit_of_work import SqlUnitOfWork
 from billing.config import Settings
+from billing.domain.model.login_throttle import LoginThrottle
 from billing.domain.use_cases.attach_file import AttachFile
 from billing.domain.use_cases.authenticate import Authenticate
 from billing.domain.use_cases.create_bill import CreateBill
@@ -41,6 +42,7 @@ from billing.domain.use_cases.list_bills import ListBills
 from billing.domain.use_cases.prepare_due_bills_digest import PrepareDueBillsDigest
 from billing.domain.use_cases.register_user import RegisterUser
 from billing.domain.use_cases.request_due_bills_email import RequestDueBillsEmail
+from billing.domain.use_cases.run_idempotently import RunIdempotently
 from billing.domain.use_cases.update_bill import UpdateBill
 from billing.domain.use_cases.update_profile import UpdateProfile
 
@@ -120,7 +122,7 @@ class Container(containers.DeclarativeContainer):
         providers.Singleton(Argon2PasswordHasher),
         ttl_seconds=settings.provided.credential_cache_seconds,
     )
-    uow = providers.Factory(SqlUnitOfWork, engine, metrics)
+    uow = providers.Factory(SqlUnitOfWork, engine, metrics, settings.provided.db_timeout_seconds)
 
     aws_clients = providers.Singleton(
         AwsClients,
@@ -149,10 +151,18 @@ class Container(containers.DeclarativeContainer):
     )
 
     # Operations
-    database_ready = providers.Callable(database_answers, engine)
+    database_ready = providers.Callable(database_answers, engine, settings.provided.db_timeout_seconds)
     migrate = providers.Callable(upgrade_to_head, settings.provided.database_url)
     bootstrap = providers.Callable(_bootstrap, aws_clients, settings, False)
     bootstrap_local = providers.Callable(_bootstrap, aws_clients, settings, True)
+
+    # In process memory, per process (see domain/model/login_throttle.py).
+    login_throttle = providers.Singleton(
+        LoginThrottle,
+        per_account=settings.provided.login_failures_per_account,
+        per_address=settings.provided.login_failures_per_address,
+        max_delay_seconds=settings.provided.login_max_delay_seconds,
+    )
 
     # Use cases
     authenticate = providers.Factory(Authenticate, uow, password_hasher, clock)
@@ -166,6 +176,7 @@ class Container(containers.DeclarativeContainer):
     attach_file = providers.Factory(AttachFile, uow, file_store, clock, settings.provided.max_upload_bytes)
     get_attachment = providers.Factory(GetAttachment, uow, file_store)
     delete_attachment = providers.Factory(DeleteAttachment, uow, file_store)
+    run_idempotently = providers.Factory(RunIdempotently, uow, clock)
     request_due_bills_email = providers.Factory(RequestDueBillsEmail, due_queue, clock)
     prepare_due_bills_digest = providers.Factory(
         PrepareDueBillsDigest, uow, email_ledger, digest_publisher, clock, settings.provided.base_url

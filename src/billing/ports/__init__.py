@@ -13,7 +13,13 @@ from billing.ports.messaging import (
 )
 from billing.ports.metrics import Metrics, Tags
 from billing.ports.passwords import PasswordHasher
-from billing.ports.unit_of_work import AttachmentRepository, BillRepository, UnitOfWork, UserRepository
+from billing.ports.unit_of_work import (
+    AttachmentRepository,
+    BillRepository,
+    IdempotencyRepository,
+    UnitOfWork,
+    UserRepository,
+)
 
 __all__ = [
     "AttachmentRepository",
@@ -23,6 +29,7 @@ __all__ = [
     "DueBillsRequestQueue",
     "EmailLedger",
     "FileStore",
+    "IdempotencyRepository",
     "InboundMessage",
     "InboundQueue",
     "LegacySource",

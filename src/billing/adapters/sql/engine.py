@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from typing import Any
 
@@ -56,12 +57,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-async def database_answers(engine: AsyncEngine) -> bool:
+async def database_answers(engine: AsyncEngine, timeout: float | None = None) -> bool:
     """True when a trivial query succeeds (readiness). Tried twice: without pre-ping, the first
     try may meet a pooled connection that the server closed (that invalidates the pool's others)."""
     for _ in range(2):
         try:
-            async with engine.connect() as conn:
+            async with asyncio.timeout(timeout), engine.connect() as conn:
                 await conn.execute(sa.text("SELECT 1"))
             return True
         except (sa.exc.SQLAlchemyError, OSError, TimeoutError):

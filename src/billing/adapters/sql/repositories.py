@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Protocol
-from datetime import date
+import random
+from datetime import date, datetime
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -12,8 +13,9 @@ import sqlalchemy as sa
 from billing.adapters.metrics.timing import timed
 from billing.adapters.null_metrics import NullMetrics
 from billing.adapters.sql.errors import database_errors
-from billing.adapters.sql.tables import attachments, bills, users
+from billing.adapters.sql.tables import attachments, bills, idempotency_keys, users
 from billing.domain.model.bill import UNPAID
+from billing.domain.model.idempotency import IdempotencyEntry, StoredResponse
 from billing.domain.model import (
     Attachment,
     Bill,
@@ -210,6 +212,45 @@ _USER_BY_ID = users.select().where(users.c.id == sa.bindparam("id"))
 _USER_BY_EMAIL = users.select().where(users.c.email_address == sa.bindparam("email_address"))
 _BILL = _BILLS_WITH_ATTACHMENT.where(bills.c.id == sa.bindparam("id"), bills.c.owner_id == sa.bindparam("owner_id"))
 _BILLS_OF_OWNER = _BILLS_WITH_ATTACHMENT.where(bills.c.owner_id == sa.bindparam("owner_id"))
+class SqlIdempotencyRepository(_Repository):
+    # One claim in this many also purges other scopes' expired entries (index on expires_at); a
+    # scope's own expired entries go at each of its claims.
+    PURGE_EVERY = 100
+
+    async def claim(self, entry: IdempotencyEntry, *, abandoned_before: datetime) -> IdempotencyEntry | None:
+        t = idempotency_keys
+        await self._execute(sa.delete(t).where(t.c.scope == entry.scope, sa.or_(
+            t.c.expires_at <= entry.created_at, sa.and_(t.c.status.is_(None), t.c.created_at < abandoned_before))))
+        if random.randrange(self.PURGE_EVERY) == 0:
+            await self._execute(sa.delete(t).where(t.c.expires_at <= entry.created_at))
+        try:
+            await self._execute(t.insert(), {"scope": entry.scope, "key_hash": entry.key_hash,
+                                             "created_at": entry.created_at, "expires_at": entry.expires_at})
+            return None
+        except sa.exc.IntegrityError:
+            pass
+        row = (await self._execute(sa.select(t).where(t.c.scope == entry.scope, t.c.key_hash == entry.key_hash))).first()
+        if row is None:  # released meanwhile: report it as in flight; the client's retry will claim it
+            return IdempotencyEntry(scope=entry.scope, key_hash=entry.key_hash, created_at=entry.created_at,
+                                    expires_at=entry.expires_at)
+        response = None
+        if row.status is not None:
+            response = StoredResponse(int(row.status), row.content_type, tuple(tuple(h) for h in row.headers or ()),
+                                      bytes(row.body))
+        return IdempotencyEntry(scope=row.scope, key_hash=row.key_hash, created_at=row.created_at,
+                                expires_at=row.expires_at, fingerprint=row.fingerprint, response=response)
+
+    async def complete(self, scope: str, key_hash: str, fingerprint: str, response: StoredResponse) -> None:
+        t = idempotency_keys
+        await self._execute(t.update().where(t.c.scope == scope, t.c.key_hash == key_hash).values(
+            fingerprint=fingerprint, status=response.status, content_type=response.content_type,
+            headers=[list(h) for h in response.headers], body=response.body))
+
+    async def release(self, scope: str, key_hash: str) -> None:
+        t = idempotency_keys
+        await self._execute(sa.delete(t).where(t.c.scope == scope, t.c.key_hash == key_hash, t.c.status.is_(None)))
+
+
 _INSERT_BILL = bills.insert()
 _INSERT_USER = users.insert()
 

@@ -60,3 +60,19 @@ attachments = sa.Table(
     sa.Column("object_key", sa.String(512), nullable=False),
     sa.Column("upload_date", UTCDateTime, nullable=False),
 )
+
+# Idempotency-Key entries: the first answer to a POST, replayed to retries for 24 hours.
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("scope", sa.String(64), primary_key=True),
+    sa.Column("key_hash", sa.CHAR(64), primary_key=True),
+    sa.Column("fingerprint", sa.CHAR(64), nullable=True),
+    sa.Column("status", sa.SmallInteger, nullable=True),  # NULL while the first request is in flight
+    sa.Column("content_type", sa.String(100), nullable=True),
+    sa.Column("headers", sa.JSON, nullable=True),
+    sa.Column("body", sa.LargeBinary(16 * 1024 * 1024), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Index("ix_idempotency_keys_expires_at", "expires_at"),
+)

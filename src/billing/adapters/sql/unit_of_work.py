@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from types import TracebackType
 from typing import Any, Self
 
@@ -12,7 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from billing.adapters.metrics.timing import timed
 from billing.adapters.null_metrics import NullMetrics
 from billing.adapters.sql.errors import database_errors
-from billing.adapters.sql.repositories import SqlAttachmentRepository, SqlBillRepository, SqlUserRepository
+from billing.adapters.sql.repositories import (
+    SqlAttachmentRepository,
+    SqlBillRepository,
+    SqlIdempotencyRepository,
+    SqlUserRepository,
+)
 from billing.ports.metrics import DB_DURATION, Metrics
 
 
@@ -20,9 +27,13 @@ class SqlUnitOfWork:
     users: SqlUserRepository
     bills: SqlBillRepository
     attachments: SqlAttachmentRepository
+    idempotency: SqlIdempotencyRepository
 
-    def __init__(self, engine: AsyncEngine, metrics: Metrics | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, metrics: Metrics | None = None, timeout: float | None = None) -> None:
         self._engine = engine
+        # A database that stopped answering (frozen, a network partition) would hang the request:
+        # each connection attempt, statement and commit gets this long, then ServiceUnavailable.
+        self._timeout = timeout
         self._metrics: Metrics = metrics or NullMetrics()
         self._conn: AsyncConnection | None = None
         self._fresh = False  # True until the first statement of the transaction has run
@@ -31,11 +42,13 @@ class SqlUnitOfWork:
         # "connect" covers taking a pooled connection and BEGIN (no round trip: MySQL opens the
         # transaction with the first statement); it grows when the pool is exhausted.
         with timed(self._metrics, DB_DURATION, operation="connect"), database_errors():
-            self._conn = await self._connect()
+            async with asyncio.timeout(self._timeout):
+                self._conn = await self._connect()
         self._fresh = True
         self.users = SqlUserRepository(self, self._metrics)
         self.bills = SqlBillRepository(self, self._metrics)
         self.attachments = SqlAttachmentRepository(self, self._metrics)
+        self.idempotency = SqlIdempotencyRepository(self, self._metrics)
         return self
 
     async def _connect(self) -> AsyncConnection:
@@ -56,6 +69,22 @@ class SqlUnitOfWork:
         statement of the transaction is retried once on a fresh connection when it finds the
         connection broken: nothing had run in the transaction yet, so nothing is lost or doubled.
         SQLAlchemy has then invalidated the pool's older connections as well."""
+        assert self._conn is not None, "statement outside `async with uow`"
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await self._execute(statement, parameters)
+        except TimeoutError:
+            await self._abandon()
+            raise
+
+    async def _abandon(self) -> None:
+        """The connection is in an unknown state after a timeout: never give it back to the pool."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.invalidate()
+
+    async def _execute(self, statement: sa.Executable, parameters: dict[str, Any] | None) -> sa.CursorResult[Any]:
         assert self._conn is not None, "statement outside `async with uow`"
         if not self._fresh:
             return await self._conn.execute(statement, parameters)
@@ -82,7 +111,11 @@ class SqlUnitOfWork:
         try:
             # Leaving without commit means: undo. close() rolls an open transaction back itself, and
             # the pool does not reset the connection again: one ROLLBACK, not two (see engine.py).
-            await conn.close()
+            async with asyncio.timeout(self._timeout):
+                await conn.close()
+        except TimeoutError:
+            with contextlib.suppress(Exception):
+                await conn.invalidate()
         except (SQLAlchemyError, OSError):
             # The connection broke; SQLAlchemy has invalidated it and nothing was committed.
             # A failure that mattered (a query, the commit) was already raised to the caller.
@@ -91,9 +124,19 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         assert self._conn is not None, "commit outside `async with uow`"
         with timed(self._metrics, DB_DURATION, operation="commit"), database_errors():
-            await self._conn.commit()
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await self._conn.commit()
+            except TimeoutError:
+                await self._abandon()
+                raise
 
     async def rollback(self) -> None:
         assert self._conn is not None, "rollback outside `async with uow`"
         with timed(self._metrics, DB_DURATION, operation="rollback"), database_errors():
-            await self._conn.rollback()
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await self._conn.rollback()
+            except TimeoutError:
+                await self._abandon()
+                raise

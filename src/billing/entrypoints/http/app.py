@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from billing.container import Container
 from billing.entrypoints.http import attachments, bills, ops, users
-from billing.entrypoints.http.keys import CONTAINER, METRICS, SETTINGS
+from billing.entrypoints.http.headers import cors_middleware, security_headers
+from billing.entrypoints.http.keys import CONTAINER, METRICS, SETTINGS, SHUTTING_DOWN
 from billing.entrypoints.http.observability import observability_middleware
 from billing.entrypoints.http.problems import problem_middleware
 
@@ -18,10 +20,14 @@ MAX_JSON_BODY = 64 * 1024
 
 def create_app(container: Container) -> web.Application:
     # Outermost first: observability sees the status problem_middleware settled on.
-    app = web.Application(middlewares=[observability_middleware, problem_middleware], client_max_size=MAX_JSON_BODY)
+    # CORS sits outside the problem middleware so its headers reach error answers too.
+    app = web.Application(middlewares=[observability_middleware, cors_middleware, problem_middleware],
+                          client_max_size=MAX_JSON_BODY)
+    app.on_response_prepare.append(security_headers)
     app[CONTAINER] = container
     app[SETTINGS] = container.settings()
-    app[METRICS] = container.metrics()  # a plain singleton; its UDP endpoint opens with the resources
+    app[METRICS] = container.metrics()
+    app[SHUTTING_DOWN] = asyncio.Event()  # a plain singleton; its UDP endpoint opens with the resources
     app.add_routes(users.routes)
     app.add_routes(bills.routes)
     app.add_routes(attachments.routes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 
 from aiohttp import BodyPartReader, web
@@ -9,7 +10,9 @@ from aiohttp import BodyPartReader, web
 from billing.domain.model import FieldError, FileTooLarge, User, ValidationFailed
 from billing.domain.use_cases.attach_file import AttachFileCommand
 from billing.domain.use_cases.get_attachment import AttachmentCommand
+from billing.domain.model.idempotency import user_scope
 from billing.entrypoints.http.auth import authenticated
+from billing.entrypoints.http.idempotency import idempotent_upload
 from billing.entrypoints.http.keys import CONTAINER, SETTINGS
 from billing.entrypoints.http.paths import path_uuid
 from billing.entrypoints.http.wire import attachment_json, json_response
@@ -47,16 +50,32 @@ async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
 
 @routes.post("/v1/bill/{id}/file")
 @authenticated
-async def upload(request: web.Request, user: User) -> web.Response:
+async def upload(request: web.Request, user: User) -> web.StreamResponse:
     bill_id = path_uuid(request, "id")
     limit = request.app[SETTINGS].max_upload_bytes
     if request.content_length is not None and request.content_length > limit + MULTIPART_OVERHEAD:
         raise FileTooLarge(limit)  # refuse before reading a byte
-    part = await _file_part(request)
-    command = AttachFileCommand(owner_id=user.id, bill_id=bill_id, file_name=part.filename, chunks=_chunks(part))
-    view = await request.app[CONTAINER].attach_file().execute(command)
-    location = f"/v1/bill/{bill_id}/file/{view.attachment.id}"
-    return json_response(attachment_json(view), status=201, headers={"Location": location})
+
+    async def handle() -> tuple[web.Response, str, str]:
+        part = await _file_part(request)
+        command = AttachFileCommand(owner_id=user.id, bill_id=bill_id, file_name=part.filename, chunks=_chunks(part))
+        view = await request.app[CONTAINER].attach_file().execute(command)
+        location = f"/v1/bill/{bill_id}/file/{view.attachment.id}"
+        response = json_response(attachment_json(view), status=201, headers={"Location": location})
+        return response, part.filename or "", view.attachment.sha256
+
+    async def content_digest() -> tuple[str, str]:
+        """A retry's file: through SHA-256 only, never to storage (and never past the limit)."""
+        part = await _file_part(request)
+        sha256, size = hashlib.sha256(), 0
+        async for chunk in _chunks(part):
+            size += len(chunk)
+            if size > limit:
+                raise FileTooLarge(limit)
+            sha256.update(chunk)
+        return part.filename or "", sha256.hexdigest()
+
+    return await idempotent_upload(request, user_scope(user.id), handle, content_digest)
 
 
 def _command(request: web.Request, user: User) -> AttachmentCommand:

@@ -13,7 +13,9 @@ from billing.domain.use_cases.list_bills import ListBillsCommand
 from billing.domain.use_cases.request_due_bills_email import RequestDueBillsEmailCommand
 from billing.domain.use_cases.update_bill import UpdateBillCommand
 from billing.domain.use_cases.views import BillView
+from billing.domain.model.idempotency import user_scope
 from billing.entrypoints.http.auth import authenticated
+from billing.entrypoints.http.idempotency import idempotent_json
 from billing.entrypoints.http.keys import CONTAINER, SETTINGS
 from billing.entrypoints.http.paths import path_uuid
 from billing.entrypoints.http.wire import bill_json, json_response, read_json_object
@@ -23,10 +25,13 @@ routes = web.RouteTableDef()
 
 @routes.post("/v1/bill")
 @authenticated
-async def create_bill(request: web.Request, user: User) -> web.Response:
-    fields = await read_json_object(request)
-    bill = await request.app[CONTAINER].create_bill().execute(CreateBillCommand(owner_id=user.id, fields=fields))
-    return json_response(bill_json(BillView(bill, None)), status=201, headers={"Location": f"/v1/bill/{bill.id}"})
+async def create_bill(request: web.Request, user: User) -> web.StreamResponse:
+    async def handle() -> web.Response:
+        fields = await read_json_object(request)
+        bill = await request.app[CONTAINER].create_bill().execute(CreateBillCommand(owner_id=user.id, fields=fields))
+        return json_response(bill_json(BillView(bill, None)), status=201, headers={"Location": f"/v1/bill/{bill.id}"})
+
+    return await idempotent_json(request, user_scope(user.id), handle)
 
 
 @routes.get("/v1/bills")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from billing.config import Settings
@@ -11,3 +13,4 @@ from billing.ports.metrics import Metrics
 CONTAINER = web.AppKey("container", Container)
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
+SHUTTING_DOWN = web.AppKey("shutting_down", asyncio.Event)  # set on SIGTERM: /readyz turns 503

@@ -10,7 +10,7 @@ import yaml
 from aiohttp import web
 from swagger_ui import api_doc
 
-from billing.entrypoints.http.keys import CONTAINER
+from billing.entrypoints.http.keys import CONTAINER, SHUTTING_DOWN
 from billing.entrypoints.http.problems import problem
 from billing.entrypoints.http.wire import json_response
 
@@ -32,6 +32,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
+    if request.app[SHUTTING_DOWN].is_set():  # the load balancer stops sending new requests here
+        return problem(503, "The server is shutting down.", headers={"Retry-After": "2"})
     if await request.app[CONTAINER].database_ready():
         return json_response({"status": "ready"})
     return problem(503, "The database does not answer.", headers={"Retry-After": "2"})

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from billing.container import Container
 from billing.entrypoints.http.app import create_app
+from billing.entrypoints.http.keys import SHUTTING_DOWN
 
 # Below the usual 30 s that platforms (systemd, ECS, CodeDeploy) wait before SIGKILL.
 SHUTDOWN_TIMEOUT = 20.0
@@ -81,8 +82,16 @@ async def serve(container: Container, *, banner: str | None = None, prepare: Pre
                 log.error("a companion task ended unexpectedly; stopping", exc_info=task.exception())
             exit_code = 1
             stop.set()
+        app[SHUTTING_DOWN].set()  # /readyz: 503 from now on
+        if settings.shutdown_drain_seconds and exit_code == 0:
+            # Keep accepting while the load balancer notices (its health check) and stops sending.
+            log.info("shutting down: draining for %.1f s", settings.shutdown_drain_seconds)
+            await asyncio.sleep(settings.shutdown_drain_seconds)
         await asyncio.gather(*tasks, return_exceptions=True)
     finally:
+        app[SHUTTING_DOWN].set()
+        # Stops listening, waits up to SHUTDOWN_TIMEOUT for the requests in progress, then runs
+        # the cleanup context (the container's pools and clients close).
         await runner.cleanup()
     return exit_code
 

@@ -7,7 +7,9 @@ from aiohttp import web
 from billing.domain.model import User
 from billing.domain.use_cases.register_user import RegisterUserCommand
 from billing.domain.use_cases.update_profile import UpdateProfileCommand
+from billing.domain.model.idempotency import ANONYMOUS
 from billing.entrypoints.http.auth import authenticated
+from billing.entrypoints.http.idempotency import idempotent_json
 from billing.entrypoints.http.keys import CONTAINER
 from billing.entrypoints.http.wire import json_response, read_json_object, user_json
 
@@ -15,10 +17,15 @@ routes = web.RouteTableDef()
 
 
 @routes.post("/v1/user")
-async def register(request: web.Request) -> web.Response:
-    fields = await read_json_object(request)
-    user = await request.app[CONTAINER].register_user().execute(RegisterUserCommand(fields=fields))
-    return json_response(user_json(user), status=201, headers={"Location": "/v1/user/self"})
+async def register(request: web.Request) -> web.StreamResponse:
+    async def handle() -> web.Response:
+        fields = await read_json_object(request)
+        user = await request.app[CONTAINER].register_user().execute(RegisterUserCommand(fields=fields))
+        return json_response(user_json(user), status=201, headers={"Location": "/v1/user/self"})
+
+    # No caller yet: keys share one scope. A replay needs the very same body, password included,
+    # so it tells nobody anything they did not send; a different body under a taken key is 422.
+    return await idempotent_json(request, ANONYMOUS, handle)
 
 
 @routes.get("/v1/user/self")

@@ -1,0 +1,49 @@
+"""Response headers every answer gets (security), and CORS when configured."""
+
+from __future__ import annotations
+
+from aiohttp import hdrs, web, web_response
+from aiohttp.typedefs import Handler
+
+from billing.entrypoints.http.keys import SETTINGS
+
+SERVER = "billing"  # no product version to look up vulnerabilities by
+HSTS = "max-age=31536000; includeSubDomains"
+CORS_METHODS = "GET, POST, PUT, DELETE"
+CORS_REQUEST_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-Request-Id"
+CORS_EXPOSED_HEADERS = "Location, Link, Retry-After, X-Request-Id, Idempotent-Replayed, WWW-Authenticate"
+CORS_MAX_AGE = "600"
+
+# Answers aiohttp writes before any application code runs (a malformed request line, say) take
+# their Server header from this module global; the signal below covers every other answer.
+web_response.SERVER_SOFTWARE = SERVER
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: also reaches answers no middleware sees (static files, Swagger UI)."""
+    response.headers[hdrs.SERVER] = SERVER
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if request.app[SETTINGS].base_url.startswith("https://"):
+        response.headers[hdrs.STRICT_TRANSPORT_SECURITY] = HSTS
+
+
+@web.middleware
+async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Off unless BILLING_CORS_ORIGINS lists origins: then those (and only those) may call the API
+    from a browser, with credentials in the Authorization header. Preflights are answered here."""
+    origins = request.app[SETTINGS].cors_origins
+    origin = request.headers.get(hdrs.ORIGIN)
+    if not origins or origin is None or origin.rstrip("/") not in origins:
+        return await handler(request)
+    if request.method == hdrs.METH_OPTIONS and hdrs.ACCESS_CONTROL_REQUEST_METHOD in request.headers:
+        response: web.StreamResponse = web.Response(status=204, headers={
+            hdrs.ACCESS_CONTROL_ALLOW_METHODS: CORS_METHODS,
+            hdrs.ACCESS_CONTROL_ALLOW_HEADERS: CORS_REQUEST_HEADERS,
+            hdrs.ACCESS_CONTROL_MAX_AGE: CORS_MAX_AGE,
+        })
+    else:
+        response = await handler(request)
+        response.headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = CORS_EXPOSED_HEADERS
+    response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
+    response.headers[hdrs.VARY] = "Origin"
+    return response
