@@ -236,7 +236,7 @@ class SqlIdempotencyRepository(_Repository):
         response = None
         if row.status is not None:
             response = StoredResponse(int(row.status), row.content_type, tuple(tuple(h) for h in row.headers or ()),
-                                      bytes(row.body))
+                                      row.body.encode())
         return IdempotencyEntry(scope=row.scope, key_hash=row.key_hash, created_at=row.created_at,
                                 expires_at=row.expires_at, fingerprint=row.fingerprint, response=response)
 
@@ -244,7 +244,7 @@ class SqlIdempotencyRepository(_Repository):
         t = idempotency_keys
         await self._execute(t.update().where(t.c.scope == scope, t.c.key_hash == key_hash).values(
             fingerprint=fingerprint, status=response.status, content_type=response.content_type,
-            headers=[list(h) for h in response.headers], body=response.body))
+            headers=[list(h) for h in response.headers], body=response.body.decode()))
 
     async def release(self, scope: str, key_hash: str) -> None:
         t = idempotency_keys

@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("status", sa.SmallInteger, nullable=True),
         sa.Column("content_type", sa.String(100), nullable=True),
         sa.Column("headers", sa.JSON, nullable=True),
-        sa.Column("body", sa.LargeBinary(16 * 1024 * 1024), nullable=True),
+        sa.Column("body", sa.Text(16 * 1024 * 1024), nullable=True),
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.Column("expires_at", UTCDateTime, nullable=False),
         sa.PrimaryKeyConstraint("scope", "key_hash", name="pk_idempotency_keys"),
