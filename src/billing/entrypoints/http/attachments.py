@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import AsyncIterator
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from billing.domain.model import FieldError, FileTooLarge, User, ValidationFailed
 from billing.domain.use_cases.attach_file import AttachFileCommand
@@ -38,13 +39,27 @@ async def _file_part(request: web.Request) -> BodyPartReader:
             if isinstance(part, BodyPartReader) and part.name == FIELD:
                 return part
             await part.release()  # skip other fields without keeping them
-    except (ValueError, AssertionError, RuntimeError):  # aiohttp's complaints about a malformed body
-        raise ValidationFailed(FieldError("body", "is not valid multipart/form-data"), "Malformed upload.") from None
+    except MALFORMED:
+        raise _malformed() from None
     raise _no_file()
 
 
+# aiohttp's complaints about a malformed body (HttpProcessingError: a part's bad header line).
+MALFORMED = (ValueError, AssertionError, RuntimeError, HttpProcessingError)
+
+
+def _malformed() -> ValidationFailed:
+    return ValidationFailed(FieldError("body", "is not valid multipart/form-data"), "Malformed upload.")
+
+
 async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
-    while chunk := await part.read_chunk(CHUNK):
+    while True:
+        try:
+            chunk = await part.read_chunk(CHUNK)
+        except MALFORMED:
+            raise _malformed() from None
+        if not chunk:
+            return
         yield chunk
 
 
