@@ -10,7 +10,8 @@ from aiohttp import web
 from billing.container import Container
 from billing.entrypoints.http import attachments, bills, ops, users
 from billing.entrypoints.http.headers import cors_middleware, security_headers
-from billing.entrypoints.http.keys import CONTAINER, METRICS, SETTINGS, SHUTTING_DOWN
+from billing.entrypoints.http.keys import CONTAINER, IN_FLIGHT, METRICS, SETTINGS, SHUTTING_DOWN
+from billing.entrypoints.http.lifecycle import InFlight, in_flight_middleware
 from billing.entrypoints.http.observability import observability_middleware
 from billing.entrypoints.http.problems import problem_middleware
 
@@ -21,13 +22,15 @@ MAX_JSON_BODY = 64 * 1024
 def create_app(container: Container) -> web.Application:
     # Outermost first: observability sees the status problem_middleware settled on.
     # CORS sits outside the problem middleware so its headers reach error answers too.
-    app = web.Application(middlewares=[observability_middleware, cors_middleware, problem_middleware],
+    app = web.Application(middlewares=[in_flight_middleware, observability_middleware, cors_middleware,
+                                       problem_middleware],
                           client_max_size=MAX_JSON_BODY)
     app.on_response_prepare.append(security_headers)
     app[CONTAINER] = container
     app[SETTINGS] = container.settings()
     app[METRICS] = container.metrics()
-    app[SHUTTING_DOWN] = asyncio.Event()  # a plain singleton; its UDP endpoint opens with the resources
+    app[SHUTTING_DOWN] = asyncio.Event()
+    app[IN_FLIGHT] = InFlight()  # a plain singleton; its UDP endpoint opens with the resources
     app.add_routes(users.routes)
     app.add_routes(bills.routes)
     app.add_routes(attachments.routes)

@@ -14,3 +14,4 @@ CONTAINER = web.AppKey("container", Container)
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
 SHUTTING_DOWN = web.AppKey("shutting_down", asyncio.Event)  # set on SIGTERM: /readyz turns 503
+IN_FLIGHT = web.AppKey("in_flight", object)  # lifecycle.InFlight: the requests in progress

@@ -17,10 +17,12 @@ from aiohttp import web
 
 from billing.container import Container
 from billing.entrypoints.http.app import create_app
-from billing.entrypoints.http.keys import SHUTTING_DOWN
+from billing.entrypoints.http.keys import IN_FLIGHT, SHUTTING_DOWN
+from billing.entrypoints.http.lifecycle import InFlight
 
 # Below the usual 30 s that platforms (systemd, ECS, CodeDeploy) wait before SIGKILL.
 SHUTDOWN_TIMEOUT = 20.0
+AIOHTTP_SHUTDOWN_TIMEOUT = 1.0
 # How long the parent of several workers waits for them after forwarding a signal, before SIGKILL.
 WORKER_STOP_TIMEOUT = SHUTDOWN_TIMEOUT + 5.0
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -55,7 +57,8 @@ async def serve(container: Container, *, banner: str | None = None, prepare: Pre
     """
     settings = container.settings()
     app = create_app(container)
-    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None, handle_signals=False)
+    # aiohttp's own wait comes after ours (InFlight, below): it only meets requests that outlived it.
+    runner = web.AppRunner(app, shutdown_timeout=AIOHTTP_SHUTDOWN_TIMEOUT, access_log=None, handle_signals=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in _STOP_SIGNALS:
@@ -65,6 +68,7 @@ async def serve(container: Container, *, banner: str | None = None, prepare: Pre
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     await runner.setup()
     exit_code = 0
+    site: web.TCPSite | None = None
     try:
         if prepare is not None:
             await prepare()
@@ -90,8 +94,15 @@ async def serve(container: Container, *, banner: str | None = None, prepare: Pre
         await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         app[SHUTTING_DOWN].set()
-        # Stops listening, waits up to SHUTDOWN_TIMEOUT for the requests in progress, then runs
-        # the cleanup context (the container's pools and clients close).
+        if site is not None:
+            await site.stop()  # no new connections
+        # aiohttp's shutdown stops reading request bodies: let the requests in progress finish first.
+        in_flight = app[IN_FLIGHT]
+        assert isinstance(in_flight, InFlight)
+        if not await in_flight.wait_idle(SHUTDOWN_TIMEOUT - AIOHTTP_SHUTDOWN_TIMEOUT):
+            log.warning("%d requests still in progress after %.0f s; closing them", in_flight.count, SHUTDOWN_TIMEOUT)
+        # Closes the remaining (idle) connections, then runs the cleanup context: the container's
+        # pools and clients close.
         await runner.cleanup()
     return exit_code
 
