@@ -190,7 +190,7 @@ class Settings:
     login_failures_per_address: int = 20  # the same, per client address
     login_max_delay_seconds: int = 300  # the longest wait a failed sign-in can cause
     forwarded_hops: int = 0  # proxies in front that append to X-Forwarded-For (the ALB: 1); 0 trusts none
-    db_timeout_seconds: float = 2.0  # a database statement or connection attempt slower than this is a 503
+    db_timeout_seconds: float = 1.5  # a database statement or connection attempt slower than this is a 503
     shutdown_drain_seconds: float = 0.0  # on SIGTERM: /readyz is 503 but requests are still accepted this long
 
     @property

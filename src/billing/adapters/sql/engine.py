@@ -60,11 +60,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 async def database_answers(engine: AsyncEngine, timeout: float | None = None) -> bool:
     """True when a trivial query succeeds (readiness). Tried twice: without pre-ping, the first
     try may meet a pooled connection that the server closed (that invalidates the pool's others)."""
-    for _ in range(2):
-        try:
-            async with asyncio.timeout(timeout), engine.connect() as conn:
-                await conn.execute(sa.text("SELECT 1"))
-            return True
-        except (sa.exc.SQLAlchemyError, OSError, TimeoutError):
-            pass
+    try:
+        async with asyncio.timeout(timeout):  # both tries together: readiness answers in time
+            for _ in range(2):
+                try:
+                    async with engine.connect() as conn:
+                        await conn.execute(sa.text("SELECT 1"))
+                    return True
+                except (sa.exc.SQLAlchemyError, OSError):
+                    pass
+    except TimeoutError:
+        pass
     return False
