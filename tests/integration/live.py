@@ -46,3 +46,16 @@ def start_serve(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen[str]:
                 return process
         except OSError:
             time.sleep(0.1)
+
+
+def settings_env(settings: object) -> dict[str, str]:
+    """BILLING_* variables that give a child process the same Settings."""
+    import dataclasses
+
+    env = {}
+    for field in dataclasses.fields(settings):  # type: ignore[arg-type]
+        value = getattr(settings, field.name)
+        if value in ("", ()):
+            continue
+        env[f"BILLING_{field.name.upper()}"] = ",".join(value) if isinstance(value, tuple) else str(value)
+    return os.environ | env
