@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.mysql import MEDIUMTEXT
 
 from billing.adapters.sql.types import Amount, UTCDateTime, UUIDString
 
@@ -72,7 +73,7 @@ idempotency_keys = sa.Table(
     sa.Column("content_type", sa.String(100), nullable=True),
     sa.Column("headers", sa.JSON, nullable=True),
     # UTF-8 text (the answers are JSON): aiomysql 0.3.2 cannot bind bytes parameters.
-    sa.Column("body", sa.Text(16 * 1024 * 1024), nullable=True),
+    sa.Column("body", sa.Text().with_variant(MEDIUMTEXT(), "mysql", "mariadb"), nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=False),
     sa.Index("ix_idempotency_keys_expires_at", "expires_at"),

@@ -8,6 +8,7 @@ Create Date: 2026-11-28
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.mysql import MEDIUMTEXT
 from alembic import op
 
 from billing.adapters.sql.types import UTCDateTime
@@ -27,7 +28,7 @@ def upgrade() -> None:
         sa.Column("status", sa.SmallInteger, nullable=True),
         sa.Column("content_type", sa.String(100), nullable=True),
         sa.Column("headers", sa.JSON, nullable=True),
-        sa.Column("body", sa.Text(16 * 1024 * 1024), nullable=True),
+        sa.Column("body", sa.Text().with_variant(MEDIUMTEXT(), "mysql", "mariadb"), nullable=True),
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.Column("expires_at", UTCDateTime, nullable=False),
         sa.PrimaryKeyConstraint("scope", "key_hash", name="pk_idempotency_keys"),
