@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from aiohttp.test_utils import TestClient
 
-from billing.entrypoints.http.app import create_app
 from tests.conftest import PASSWORD, basic
+from tests.unit.conftest import AUTH, USER
 
 JSON = {"Content-Type": "application/json"}
-USER = {"first_name": "Jane", "last_name": "Doe", "email_address": "Jane@Example.com", "password": PASSWORD}
 BILL = {"vendor": "Northwind", "bill_date": "2026-11-01", "due_date": "2026-11-30", "amount_due": 120.5,
         "categories": ["power"], "payment_status": "due"}
-AUTH = basic("jane@example.com")
-
-
-@pytest.fixture
-async def client(aiohttp_client, fake_container) -> TestClient:
-    return await aiohttp_client(create_app(fake_container))
-
-
-@pytest.fixture
-async def user(client) -> dict:
-    response = await client.post("/v1/user", json=USER)
-    assert response.status == 201
-    return await response.json()
 
 
 async def problem_of(response, status: int) -> dict:

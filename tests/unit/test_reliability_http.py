@@ -14,7 +14,8 @@ from billing.domain.model.idempotency import ABANDONED_AFTER, RETENTION
 from billing.entrypoints.http.app import create_app
 from tests.conftest import PASSWORD, basic, container_with_fakes
 from tests.fakes import FakeClock, FakeFileStore, FakePasswordHasher, Tables
-from tests.unit.test_http_api import AUTH, BILL, USER, problem_of
+from tests.unit.conftest import AUTH, USER
+from tests.unit.test_http_api import BILL, problem_of
 
 PDF = b"%PDF-1.7\n" + b"x" * 5000
 
@@ -27,18 +28,6 @@ async def client_for(aiohttp_client, tables, clock, hasher, **settings) -> TestC
     container = container_with_fakes(Settings(public_base_url="https://billing.test") if not settings
                                      else Settings(**settings), tables, clock, hasher, file_store=FakeFileStore())
     return await aiohttp_client(create_app(container))
-
-
-@pytest.fixture
-async def client(aiohttp_client, fake_container) -> TestClient:
-    return await aiohttp_client(create_app(fake_container))
-
-
-@pytest.fixture
-async def user(client) -> dict:
-    response = await client.post("/v1/user", json=USER)
-    assert response.status == 201
-    return await response.json()
 
 
 def form(data: bytes, name: str = "invoice.pdf") -> aiohttp.FormData:

@@ -1,0 +1,24 @@
+"""The HTTP layer over fakes: a client on the app built from the fake container, and a signed-up user."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from billing.entrypoints.http.app import create_app
+from tests.conftest import PASSWORD, basic
+
+USER = {"first_name": "Jane", "last_name": "Doe", "email_address": "Jane@Example.com", "password": PASSWORD}
+AUTH = basic("jane@example.com")
+
+
+@pytest.fixture
+async def client(aiohttp_client, fake_container) -> TestClient:  # type: ignore[no-untyped-def]
+    return await aiohttp_client(create_app(fake_container))
+
+
+@pytest.fixture
+async def user(client) -> dict:  # type: ignore[no-untyped-def]
+    response = await client.post("/v1/user", json=USER)
+    assert response.status == 201
+    return await response.json()
