@@ -10,7 +10,15 @@ from dependency_injector import providers
 
 from billing.config import Settings
 from billing.container import Container
-from tests.fakes import FakeClock, FakeFileStore, FakePasswordHasher, FakeQueue, FakeUnitOfWork, Tables
+from tests.fakes import (
+    FakeClock,
+    FakeFileStore,
+    FakePasswordHasher,
+    FakeQueue,
+    FakeReadOnlyUnitOfWork,
+    FakeUnitOfWork,
+    Tables,
+)
 
 PASSWORD = "Abcd1234!"
 
@@ -65,6 +73,7 @@ def container_with_fakes(settings: Settings, tables: Tables, clock: FakeClock, h
     queue = queue or FakeQueue()
     container = Container(settings=settings)
     container.uow.override(providers.Factory(FakeUnitOfWork, tables))
+    container.read_uow.override(providers.Factory(FakeReadOnlyUnitOfWork, tables))
     container.password_hasher.override(providers.Object(hasher))
     container.clock.override(providers.Object(clock))
     container.file_store.override(providers.Object(file_store))

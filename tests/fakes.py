@@ -252,6 +252,13 @@ class FakeUnitOfWork:
         self._idempotency.update(self._tables.idempotency)
 
 
+class FakeReadOnlyUnitOfWork(FakeUnitOfWork):
+    """The read-only unit of work: reads like the other; a commit is a wiring mistake."""
+
+    async def commit(self) -> None:
+        raise AssertionError("commit through a read-only unit of work")
+
+
 class FakeMetrics:
     """Records what was emitted: counters summed by (name, sorted tags), timings listed."""
 

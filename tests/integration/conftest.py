@@ -104,3 +104,4 @@ async def real_container(database_url: str, aws_endpoint: str) -> AsyncIterator[
     await container.shutdown_resources()
     yield container
     await container.engine().dispose()
+    await container.read_engine().dispose()

@@ -17,6 +17,7 @@ from billing.ports.unit_of_work import (
     AttachmentRepository,
     BillRepository,
     IdempotencyRepository,
+    ReadOnlyUnitOfWork,
     UnitOfWork,
     UserRepository,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "Mailer",
     "Metrics",
     "PasswordHasher",
+    "ReadOnlyUnitOfWork",
     "Tags",
     "UnitOfWork",
     "UserRepository",

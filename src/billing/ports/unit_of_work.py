@@ -129,3 +129,13 @@ class UnitOfWork(Protocol):
     async def commit(self) -> None: ...
 
     async def rollback(self) -> None: ...
+
+
+class ReadOnlyUnitOfWork(UnitOfWork, Protocol):
+    """The same repositories, for use cases that only read (and for authentication's lookup).
+
+    No transaction: each query sees the latest committed data when it runs (what READ COMMITTED
+    gives a transaction's reads anyway), and leaving the block costs nothing. Writing or
+    committing through it is a programming error and raises. Raises ServiceUnavailable when the
+    database cannot be reached. Serves one request or message, never two tasks.
+    """

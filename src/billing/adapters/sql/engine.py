@@ -11,11 +11,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
-def create_engine(url: str, *, pool_size: int = 10, ssl_ca: str = "", echo: bool = False) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 10, ssl_ca: str = "", echo: bool = False,
+                  autocommit: bool = False) -> AsyncEngine:
     """An engine for `url`. MySQL: a fixed pool, bounded waits so a dead database gives an error in
     seconds, not a hang. No pre-ping (a round trip per checkout): a server-closed connection fails
     its first query with error 2013, and the unit of work retries that first statement once on a
-    fresh connection (SqlUnitOfWork.execute); pool_recycle stays under the server's wait_timeout."""
+    fresh connection (SqlUnitOfWork.execute); pool_recycle stays under the server's wait_timeout.
+
+    `autocommit`: MySQL only, the engine of read-only units of work. Its connections stay in
+    autocommit mode (set once per connection) and SQLAlchemy skips the DBAPI rollback when one is
+    returned: a read is its SELECTs and nothing else, no ROLLBACK round trip."""
     parsed = make_url(url)
     # hide_parameters: a driver error's text never carries the statement's values (email
     # addresses, password hashes), so an exception logged anywhere cannot leak them.
@@ -38,6 +43,8 @@ def create_engine(url: str, *, pool_size: int = 10, ssl_ca: str = "", echo: bool
             "isolation_level": "READ COMMITTED",
             "connect_args": {"connect_timeout": 2},
         }
+        if autocommit:
+            options |= {"isolation_level": "AUTOCOMMIT", "skip_autocommit_rollback": True}
         if ssl_ca:
             # aiomysql wants an SSLContext; a URL parameter would reach it as a useless dict.
             options["connect_args"]["ssl"] = ssl.create_default_context(cafile=ssl_ca)
@@ -47,6 +54,14 @@ def create_engine(url: str, *, pool_size: int = 10, ssl_ca: str = "", echo: bool
     if parsed.get_backend_name() == "sqlite":
         sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def create_read_engine(url: str, write_engine: AsyncEngine, *, pool_size: int = 10, ssl_ca: str = "") -> AsyncEngine:
+    """The engine of read-only units of work: on MySQL a second fixed pool of autocommit
+    connections; elsewhere (SQLite, embedded and tests) the write engine itself."""
+    if make_url(url).get_backend_name() != "mysql":
+        return write_engine
+    return create_engine(url, pool_size=pool_size, ssl_ca=ssl_ca, autocommit=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -1,4 +1,4 @@
-"""The UnitOfWork port on one AsyncConnection and one transaction."""
+"""The UnitOfWork port on one AsyncConnection and one transaction, and its read-only variant."""
 
 from __future__ import annotations
 
@@ -23,18 +23,29 @@ from billing.adapters.sql.repositories import (
 from billing.ports.metrics import DB_DURATION, Metrics
 
 
+class ReadOnlyViolation(RuntimeError):
+    """A read-only unit of work was asked to write or commit: a wiring mistake, never user input."""
+
+
 class SqlUnitOfWork:
+    """`read_only=True` (the ReadOnlyUnitOfWork port): on the autocommit engine
+    (engine.create_read_engine) no transaction is opened, each SELECT reads the latest committed
+    data, and leaving costs no ROLLBACK round trip. Anything but a SELECT, and commit(), raise
+    ReadOnlyViolation, so a writing use case wired to it fails loudly instead of autocommitting."""
+
     users: SqlUserRepository
     bills: SqlBillRepository
     attachments: SqlAttachmentRepository
     idempotency: SqlIdempotencyRepository
 
-    def __init__(self, engine: AsyncEngine, metrics: Metrics | None = None, timeout: float | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, metrics: Metrics | None = None, timeout: float | None = None, *,
+                 read_only: bool = False) -> None:
         self._engine = engine
         # A database that stopped answering (frozen, a network partition) would hang the request:
         # each connection attempt, statement and commit gets this long, then ServiceUnavailable.
         self._timeout = timeout
         self._metrics: Metrics = metrics or NullMetrics()
+        self._read_only = read_only
         self._conn: AsyncConnection | None = None
         self._fresh = False  # True until the first statement of the transaction has run
 
@@ -53,6 +64,8 @@ class SqlUnitOfWork:
 
     async def _connect(self) -> AsyncConnection:
         conn = await self._engine.connect()
+        if self._read_only:
+            return conn  # autocommit: the statements need no transaction around them
         try:
             await conn.begin()
         except BaseException:
@@ -86,6 +99,8 @@ class SqlUnitOfWork:
 
     async def _execute(self, statement: sa.Executable, parameters: dict[str, Any] | None) -> sa.CursorResult[Any]:
         assert self._conn is not None, "statement outside `async with uow`"
+        if self._read_only and not getattr(statement, "is_select", False):
+            raise ReadOnlyViolation("a read-only unit of work runs SELECTs only")
         if not self._fresh:
             return await self._conn.execute(statement, parameters)
         self._fresh = False
@@ -123,6 +138,8 @@ class SqlUnitOfWork:
 
     async def commit(self) -> None:
         assert self._conn is not None, "commit outside `async with uow`"
+        if self._read_only:
+            raise ReadOnlyViolation("a read-only unit of work has nothing to commit")
         with timed(self._metrics, DB_DURATION, operation="commit"), database_errors():
             try:
                 async with asyncio.timeout(self._timeout):

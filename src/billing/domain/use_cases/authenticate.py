@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from billing.domain.model import AuthenticationFailed, User
 from billing.domain.model.clock import to_millis
 from billing.domain.model.email import EmailError, normalize_email
-from billing.ports import Clock, PasswordHasher, UnitOfWork
+from billing.ports import Clock, PasswordHasher, ReadOnlyUnitOfWork, UnitOfWork
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -17,12 +17,17 @@ class Credentials:
 class Authenticate:
     """Who is calling: the user whose email (any case) and password match.
 
-    Raises AuthenticationFailed otherwise. After a successful login with an outdated hash
-    (bcrypt from the old webapp), stores a fresh Argon2id hash in its own transaction.
+    Raises AuthenticationFailed otherwise. The user is read on every call (through `reads`, a
+    read-only unit of work, `uow` when not given), so a password change counts from the very next
+    request; the connection is given back before the password is verified. After a successful
+    login with an outdated hash (bcrypt from the old webapp), stores a fresh Argon2id hash in its
+    own transaction, unless the hash changed meanwhile.
     """
 
-    def __init__(self, uow: UnitOfWork, hasher: PasswordHasher, clock: Clock) -> None:
+    def __init__(self, uow: UnitOfWork, hasher: PasswordHasher, clock: Clock,
+                 reads: ReadOnlyUnitOfWork | None = None) -> None:
         self._uow = uow
+        self._reads: UnitOfWork = reads if reads is not None else uow
         self._hasher = hasher
         self._clock = clock
 
@@ -31,17 +36,23 @@ class Authenticate:
             email = normalize_email(command.email_address)
         except EmailError:
             raise AuthenticationFailed() from None
-        async with self._uow as uow:
-            user = await uow.users.get_by_email(email)
-            if user is None:
-                # Spend what a wrong password costs, so timing does not reveal registered addresses.
-                await self._hasher.verify_decoy(command.password)
-                raise AuthenticationFailed()
-            if not await self._hasher.verify(command.password, user.password_hash):
-                raise AuthenticationFailed()
-            if self._hasher.needs_rehash(user.password_hash):
-                user.password_hash = await self._hasher.hash(command.password)
-                user.account_updated = to_millis(self._clock.now())
-                await uow.users.update(user)
-                await uow.commit()
+        async with self._reads as reads:
+            user = await reads.users.get_by_email(email)
+        if user is None:
+            # Spend what a wrong password costs, so timing does not reveal registered addresses.
+            await self._hasher.verify_decoy(command.password)
+            raise AuthenticationFailed()
+        if not await self._hasher.verify(command.password, user.password_hash):
+            raise AuthenticationFailed()
+        if self._hasher.needs_rehash(user.password_hash):
+            new_hash = await self._hasher.hash(command.password)
+            async with self._uow as uow:
+                current = await uow.users.get(user.id)
+                # Only the hash just verified is replaced: a password change meanwhile wins.
+                if current is not None and current.password_hash == user.password_hash:
+                    current.password_hash = new_hash
+                    current.account_updated = to_millis(self._clock.now())
+                    await uow.users.update(current)
+                    await uow.commit()
+                    user = current
         return user

@@ -5,7 +5,7 @@ from uuid import UUID
 
 from billing.domain.model import Attachment, NotFound
 from billing.domain.use_cases.views import AttachmentView, attachment_view
-from billing.ports import FileStore, UnitOfWork
+from billing.ports import FileStore, ReadOnlyUnitOfWork
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -18,7 +18,7 @@ class AttachmentCommand:
 class GetAttachment:
     """The metadata and a fresh download link of a bill's attachment. NotFound otherwise."""
 
-    def __init__(self, uow: UnitOfWork, store: FileStore) -> None:
+    def __init__(self, uow: ReadOnlyUnitOfWork, store: FileStore) -> None:
         self._uow = uow
         self._store = store
 

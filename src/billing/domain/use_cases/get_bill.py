@@ -5,7 +5,7 @@ from uuid import UUID
 
 from billing.domain.model import NotFound
 from billing.domain.use_cases.views import BillView, bill_view
-from billing.ports import FileStore, UnitOfWork
+from billing.ports import FileStore, ReadOnlyUnitOfWork
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -17,7 +17,7 @@ class GetBillCommand:
 class GetBill:
     """One of the owner's bills with its attachment link. NotFound when missing or someone else's."""
 
-    def __init__(self, uow: UnitOfWork, store: FileStore) -> None:
+    def __init__(self, uow: ReadOnlyUnitOfWork, store: FileStore) -> None:
         self._uow = uow
         self._store = store
 

@@ -5,7 +5,7 @@ from uuid import UUID
 
 from billing.domain.model import BillQuery
 from billing.domain.use_cases.views import BillView, bill_view
-from billing.ports import FileStore, UnitOfWork
+from billing.ports import FileStore, ReadOnlyUnitOfWork
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -24,7 +24,7 @@ class ListBills:
     """The owner's bills with their attachment links, filtered and ordered by (due_date, id),
     one page at a time."""
 
-    def __init__(self, uow: UnitOfWork, store: FileStore) -> None:
+    def __init__(self, uow: ReadOnlyUnitOfWork, store: FileStore) -> None:
         self._uow = uow
         self._store = store
 
