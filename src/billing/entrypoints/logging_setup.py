@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any, TextIO
 
 import orjson
@@ -34,6 +34,17 @@ def log_context(**fields: str) -> Iterator[None]:
         yield
     finally:
         _CONTEXT.reset(token)
+
+
+def bind_log_context(**fields: str) -> Token[Mapping[str, str]]:
+    """log_context without the context manager (the HTTP middleware's per-request path): bind the
+    fields and return the token `reset_log_context` takes when the work is done."""
+    current = _CONTEXT.get()
+    return _CONTEXT.set({**current, **fields} if current else fields)
+
+
+def reset_log_context(token: Token[Mapping[str, str]]) -> None:
+    _CONTEXT.reset(token)
 
 
 def current_context() -> Mapping[str, str]:
