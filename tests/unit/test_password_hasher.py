@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import bcrypt
 import pytest
 
@@ -86,3 +88,15 @@ async def test_cache_entries_expire_and_stay_bounded() -> None:
     for pw in ("Abcd1234!", "Bcde2345!", "Cdef3456!"):
         await bounded.verify(pw, await bounded.hash(pw))
     assert len(bounded._entries) == 2
+
+
+async def test_cache_verifies_once_when_the_same_credentials_arrive_concurrently() -> None:
+    inner = CountingHasher()
+    cache = CachingPasswordHasher(inner)
+    hashed = await cache.hash(PASSWORD)
+    assert await asyncio.gather(*(cache.verify(PASSWORD, hashed) for _ in range(20))) == [True] * 20
+    assert inner.slow_verifications == 1  # one Argon2 for the herd, not twenty
+    assert not any(await asyncio.gather(*(cache.verify("Wrong123!", hashed) for _ in range(5))))
+    assert inner.slow_verifications == 2 and not cache._in_flight
+    assert not await cache.verify("Wrong123!", hashed)  # a failure is still never remembered
+    assert inner.slow_verifications == 3
