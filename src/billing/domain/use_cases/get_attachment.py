@@ -5,7 +5,7 @@ from uuid import UUID
 
 from billing.domain.model import Attachment, NotFound
 from billing.domain.use_cases.views import AttachmentView, attachment_view
-from billing.ports import FileStore, ReadOnlyUnitOfWork
+from billing.ports import FileStore, ReadOnlyUnitOfWork, UnitOfWork
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -54,8 +54,9 @@ def json_response(body: Any, *, status: int = 200, headers: dict[str, str] | Non
 
 def timestamp(moment: datetime) -> str:
     """ISO 8601 UTC with milliseconds and Z, e.g. 2026-11-24T09:30:00.123Z."""
-    # isoformat is several times cheaper than strftime, which showed in the listing's profile.
-    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    # isoformat is several times cheaper than strftime, which showed in the listing's profile;
+    # cutting its "+00:00" off is cheaper again than replace(tzinfo=None) (a new datetime).
+    return moment.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 def user_json(user: User) -> dict[str, Any]:
