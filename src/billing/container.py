@@ -25,7 +25,7 @@ from billing.adapters.legacy.mysql_source import MySqlLegacySource
 from billing.adapters.metrics.statsd import StatsdMetrics
 from billing.adapters.null_metrics import NullMetrics
 from billing.adapters.security.hasher import Argon2PasswordHasher, CachingPasswordHasher
-from billing.adapters.sql.engine import create_engine, create_read_engine, database_answers
+from billing.adapters.sql.engine import create_engine, create_read_engine, database_answers, pool_shares
 from billing.adapters.sql.migrate import upgrade_to_head
 from billing.adapters.sql.unit_of_work import SqlUnitOfWork
 from billing.config import Settings
@@ -112,10 +112,12 @@ class Container(containers.DeclarativeContainer):
         off=providers.Singleton(NullMetrics),
     )
     metrics_lifetime = providers.Resource(_metrics_lifetime, metrics)
+    # BILLING_DB_POOL_SIZE is split between the two pools: (transactions, reads).
+    pool_shares = providers.Callable(pool_shares, settings.provided.db_pool_size)
     engine = providers.Singleton(
         create_engine,
         settings.provided.database_url,
-        pool_size=settings.provided.db_pool_size,
+        pool_size=pool_shares.provided[0],
         ssl_ca=settings.provided.database_ssl_ca,
     )
     # Reads (the read-only units of work) have their own pool of autocommit connections on MySQL:
@@ -124,7 +126,7 @@ class Container(containers.DeclarativeContainer):
         create_read_engine,
         settings.provided.database_url,
         engine,
-        pool_size=settings.provided.db_pool_size,
+        pool_size=pool_shares.provided[1],
         ssl_ca=settings.provided.database_ssl_ca,
     )
     engine_lifetime = providers.Resource(_disposing, engine, read_engine)

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from billing.adapters.sql.engine import create_engine, database_answers
+from billing.adapters.sql.engine import create_engine, create_read_engine, database_answers
 from billing.adapters.sql.tables import metadata, users
-from billing.adapters.sql.unit_of_work import SqlUnitOfWork
+from billing.adapters.sql.unit_of_work import ReadOnlyViolation, SqlUnitOfWork
 from billing.domain.model import Bill, BillCursor, BillDetails, BillQuery, EmailAlreadyRegistered, PaymentStatus, User
 
 NOW = datetime(2026, 11, 24, 9, 30, 0, 123000, tzinfo=UTC)
@@ -139,3 +139,32 @@ async def test_unit_of_work_survives_a_pooled_connection_the_server_closed(mysql
         async with engine.begin() as conn:
             await conn.execute(sa.delete(users).where(users.c.email_address == "survivor@example.com"))
         await engine.dispose()
+
+
+async def test_read_only_unit_of_work_reads_committed_rows_without_rollback_and_refuses_writes(
+        engine, database_url: str) -> None:
+    reads_engine = create_read_engine(database_url, engine, pool_size=1)
+    user = a_user()
+    bill = a_bill(user)
+    try:
+        async with SqlUnitOfWork(engine) as uow:
+            await uow.users.add(user)
+            await uow.bills.add(bill)
+            await uow.commit()
+        async with SqlUnitOfWork(reads_engine, read_only=True) as reads:
+            assert await reads.users.get_by_email("jo@example.com") == user
+            assert await reads.bills.get(user.id, bill.id) == bill
+            with pytest.raises(ReadOnlyViolation):
+                await reads.users.add(a_user("other@example.com"))
+            with pytest.raises(ReadOnlyViolation):
+                await reads.commit()
+        if reads_engine is not engine:  # MySQL: the one pooled connection, in autocommit, never rolled back
+            async with reads_engine.connect() as conn:
+                assert conn.sync_connection.connection.dbapi_connection.get_autocommit()
+                status = await conn.exec_driver_sql("SHOW SESSION STATUS LIKE 'Com_rollback'")
+                assert status.one()[1] == "0"
+        async with SqlUnitOfWork(engine) as uow:
+            assert await uow.users.get_by_email("other@example.com") is None
+    finally:
+        if reads_engine is not engine:
+            await reads_engine.dispose()

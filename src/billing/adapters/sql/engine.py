@@ -56,6 +56,14 @@ def create_engine(url: str, *, pool_size: int = 10, ssl_ca: str = "", echo: bool
     return engine
 
 
+def pool_shares(pool_size: int) -> tuple[int, int]:
+    """BILLING_DB_POOL_SIZE split between the transaction pool and the read pool (MySQL), so a
+    process still holds at most that many connections (the deployment's max_connections budget
+    counts on it); each pool gets at least one."""
+    reads = max(1, pool_size - pool_size // 2)
+    return max(1, pool_size - reads), reads
+
+
 def create_read_engine(url: str, write_engine: AsyncEngine, *, pool_size: int = 10, ssl_ca: str = "") -> AsyncEngine:
     """The engine of read-only units of work: on MySQL a second fixed pool of autocommit
     connections; elsewhere (SQLite, embedded and tests) the write engine itself."""
