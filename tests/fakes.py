@@ -252,8 +252,31 @@ class FakeUnitOfWork:
         self._idempotency.update(self._tables.idempotency)
 
 
+class FakeCallerViews:
+    """The caller by address, with their bill(s) read through the fake bill repository."""
+
+    def __init__(self, users: FakeUserRepository, bills: FakeBillRepository) -> None:
+        self._users = users
+        self._bills = bills
+
+    async def bill(self, email_address: str, bill_id: UUID) -> tuple[User, Bill | None] | None:
+        user = await self._users.get_by_email(email_address)
+        return None if user is None else (user, await self._bills.get(user.id, bill_id))
+
+    async def bills(self, email_address: str, query: BillQuery) -> tuple[User, Sequence[Bill]] | None:
+        user = await self._users.get_by_email(email_address)
+        return None if user is None else (user, await self._bills.list(user.id, query))
+
+
 class FakeReadOnlyUnitOfWork(FakeUnitOfWork):
     """The read-only unit of work: reads like the other; a commit is a wiring mistake."""
+
+    caller_views: FakeCallerViews
+
+    async def __aenter__(self) -> Self:
+        await super().__aenter__()
+        self.caller_views = FakeCallerViews(self.users, self.bills)
+        return self
 
     async def commit(self) -> None:
         raise AssertionError("commit through a read-only unit of work")

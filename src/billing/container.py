@@ -32,6 +32,8 @@ from billing.config import Settings
 from billing.domain.model.login_throttle import LoginThrottle
 from billing.domain.use_cases.attach_file import AttachFile
 from billing.domain.use_cases.authenticate import Authenticate
+from billing.domain.use_cases.get_own_bill import GetOwnBill
+from billing.domain.use_cases.list_own_bills import ListOwnBills
 from billing.domain.use_cases.create_bill import CreateBill
 from billing.domain.use_cases.delete_attachment import DeleteAttachment
 from billing.domain.use_cases.delete_bill import DeleteBill
@@ -187,6 +189,8 @@ class Container(containers.DeclarativeContainer):
     create_bill = providers.Factory(CreateBill, uow, clock)
     get_bill = providers.Factory(GetBill, read_uow, file_store)
     list_bills = providers.Factory(ListBills, read_uow, file_store)
+    get_own_bill = providers.Factory(GetOwnBill, read_uow, authenticate, file_store)
+    list_own_bills = providers.Factory(ListOwnBills, read_uow, authenticate, file_store)
     update_bill = providers.Factory(UpdateBill, uow, clock)
     delete_bill = providers.Factory(DeleteBill, uow, file_store)
     attach_file = providers.Factory(AttachFile, uow, file_store, clock, settings.provided.max_upload_bytes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from uuid import uuid4
@@ -14,7 +15,16 @@ from alembic.migration import MigrationContext
 from billing.adapters.sql.engine import create_engine, create_read_engine, database_answers
 from billing.adapters.sql.tables import metadata, users
 from billing.adapters.sql.unit_of_work import ReadOnlyViolation, SqlUnitOfWork
-from billing.domain.model import Bill, BillCursor, BillDetails, BillQuery, EmailAlreadyRegistered, PaymentStatus, User
+from billing.domain.model import (
+    Bill,
+    BillCursor,
+    BillDetails,
+    BillQuery,
+    EmailAlreadyRegistered,
+    PaymentStatus,
+    ServiceUnavailable,
+    User,
+)
 
 NOW = datetime(2026, 11, 24, 9, 30, 0, 123000, tzinfo=UTC)
 
@@ -168,3 +178,60 @@ async def test_read_only_unit_of_work_reads_committed_rows_without_rollback_and_
     finally:
         if reads_engine is not engine:
             await reads_engine.dispose()
+
+
+async def test_caller_views_read_the_caller_with_their_bill_or_bills_in_one_query(engine, database_url: str) -> None:
+    reads_engine = create_read_engine(database_url, engine, pool_size=1)
+    owner, other, idle = a_user(), a_user("other@example.com"), a_user("idle@example.com")
+    bills = [a_bill(owner, date(2026, 12, d), status=s) for d, s in ((3, "due"), (1, "paid"), (3, "due"), (9, "past_due"))]
+    theirs = a_bill(other)
+    try:
+        async with SqlUnitOfWork(engine) as uow:
+            for user in (owner, other, idle):
+                await uow.users.add(user)
+            for bill in [*bills, theirs]:
+                await uow.bills.add(bill)
+            await uow.commit()
+        expected = sorted(bills, key=lambda b: (b.details.due_date, str(b.id)))
+        async with SqlUnitOfWork(reads_engine, read_only=True) as reads:
+            views = reads.caller_views
+            assert await views.bill("jo@example.com", bills[0].id) == (owner, bills[0])
+            assert await views.bill("jo@example.com", theirs.id) == (owner, None)  # someone else's: not found
+            assert await views.bill("jo@example.com", uuid4()) == (owner, None)
+            assert await views.bill("nobody@example.com", bills[0].id) is None
+            assert await views.bills("jo@example.com", BillQuery()) == (owner, expected)
+            after = BillCursor(expected[1].details.due_date, expected[1].id)
+            assert await views.bills("jo@example.com", BillQuery(limit=2, after=after)) == (owner, expected[2:4])
+            unpaid = await views.bills("jo@example.com", BillQuery(payment_status=PaymentStatus.DUE,
+                                                                    due_before=date(2026, 12, 3), due_after=date(2026, 12, 2)))
+            assert unpaid[0] == owner and {b.id for b in unpaid[1]} == {bills[0].id, bills[2].id}
+            assert await views.bills("jo@example.com", BillQuery(payment_status=PaymentStatus.DUE,
+                                                                  due_after=date(2027, 1, 1))) == (owner, [])
+            assert await views.bills("idle@example.com", BillQuery(limit=3)) == (idle, [])
+            assert await views.bills("nobody@example.com", BillQuery()) is None
+    finally:
+        if reads_engine is not engine:
+            await reads_engine.dispose()
+
+
+async def test_read_only_unit_of_work_has_one_deadline_and_gives_up_a_stuck_connection(mysql_url: str) -> None:
+    engine = create_engine(mysql_url, pool_size=1)
+    reads_engine = create_read_engine(mysql_url, engine, pool_size=1)
+    try:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(ServiceUnavailable):
+            async with SqlUnitOfWork(reads_engine, timeout=0.3, read_only=True) as reads:
+                await reads.execute(sa.select(sa.func.sleep(0.2)))
+                await reads.execute(sa.select(sa.func.sleep(0.2)))  # within its own 0.3 s, not the unit's
+        assert asyncio.get_running_loop().time() - started < 1.0
+        async with SqlUnitOfWork(reads_engine, timeout=0.3, read_only=True) as reads:  # the pool recovered
+            assert (await reads.execute(sa.select(sa.literal(1)))).scalar() == 1
+        with pytest.raises(ServiceUnavailable):  # a stuck checkout (the pool's one connection held)
+            async with reads_engine.connect():
+                async with SqlUnitOfWork(reads_engine, timeout=0.2, read_only=True):
+                    pass
+        async with SqlUnitOfWork(reads_engine, timeout=0.3, read_only=True) as reads:
+            assert (await reads.execute(sa.select(sa.literal(2)))).scalar() == 2
+    finally:
+        await reads_engine.dispose()
+        await engine.dispose()

@@ -165,6 +165,25 @@ async def test_failed_logins_lock_the_account_briefly_with_429(client, user, clo
     await problem_of(await client.get("/v1/user/self", headers=wrong), 401)
 
 
+async def test_reads_that_authenticate_in_their_query_are_throttled_and_reset_alike(client, user, clock) -> None:
+    wrong = basic("jane@example.com", "Wrong999!")
+    for path in ("/v1/bills", "/v1/bill/0b0b0b0b-0000-4000-8000-000000000000") * 3:
+        await problem_of(await client.get(path, headers=wrong), 401)
+    response = await client.get("/v1/bills", headers=AUTH)  # the 6th failure locked the account
+    await problem_of(response, 429)
+    await problem_of(await client.get("/v1/bill/0b0b0b0b-0000-4000-8000-000000000000", headers=AUTH), 429)
+    clock.advance(seconds=1)
+    await problem_of(await client.get("/v1/bill/0b0b0b0b-0000-4000-8000-000000000000", headers=AUTH), 404)
+    for _ in range(5):  # the success reset the count: five more failures are free again
+        await problem_of(await client.get("/v1/bills", headers=wrong), 401)
+    assert (await client.get("/v1/bills", headers=AUTH)).status == 200
+    # A stranger learns nothing from a malformed id or query: 401 first, as on every route.
+    await problem_of(await client.get("/v1/bill/not-a-uuid"), 401)
+    await problem_of(await client.get("/v1/bills?limit=0", headers=wrong), 401)
+    await problem_of(await client.get("/v1/bill/not-a-uuid", headers=AUTH), 404)
+    await problem_of(await client.get("/v1/bills?limit=0", headers=AUTH), 400)
+
+
 async def test_lockout_grows_but_is_capped(aiohttp_client, tables, clock, hasher) -> None:
     client = await client_for(aiohttp_client, tables, clock, hasher, login_max_delay_seconds=60)
     assert (await client.post("/v1/user", json=USER)).status == 201

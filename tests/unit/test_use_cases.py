@@ -11,11 +11,13 @@ from billing.domain.use_cases.authenticate import Authenticate, Credentials
 from billing.domain.use_cases.create_bill import CreateBill, CreateBillCommand
 from billing.domain.use_cases.delete_bill import DeleteBill, DeleteBillCommand
 from billing.domain.use_cases.get_bill import GetBill, GetBillCommand
+from billing.domain.use_cases.get_own_bill import GetOwnBill, GetOwnBillCommand
 from billing.domain.use_cases.list_bills import ListBills, ListBillsCommand
+from billing.domain.use_cases.list_own_bills import ListOwnBills, ListOwnBillsCommand
 from billing.domain.use_cases.register_user import RegisterUser, RegisterUserCommand
 from billing.domain.use_cases.update_bill import UpdateBill, UpdateBillCommand
 from billing.domain.use_cases.update_profile import UpdateProfile, UpdateProfileCommand
-from tests.fakes import FakeClock, FakeFileStore, FakePasswordHasher, FakeUnitOfWork, Tables
+from tests.fakes import FakeClock, FakeFileStore, FakePasswordHasher, FakeReadOnlyUnitOfWork, FakeUnitOfWork, Tables
 
 PASSWORD = "Abcd1234!"
 BILL = {"vendor": "Acme", "bill_date": "2026-11-01", "due_date": "2026-11-20", "amount_due": Decimal("10.5"),
@@ -145,3 +147,58 @@ async def test_database_down_surfaces_as_service_unavailable(uow, clock, tables)
     tables.down = True
     with pytest.raises(ServiceUnavailable):
         await CreateBill(uow, clock).execute(CreateBillCommand(owner_id=uuid4(), fields=BILL))
+
+
+@pytest.fixture
+def reads(tables: Tables) -> FakeReadOnlyUnitOfWork:
+    return FakeReadOnlyUnitOfWork(tables)
+
+
+def own_reads(reads, uow, hasher, clock) -> tuple[GetOwnBill, ListOwnBills]:  # type: ignore[no-untyped-def]
+    authenticate = Authenticate(uow, hasher, clock, reads=reads)
+    return GetOwnBill(reads, authenticate, FakeFileStore()), ListOwnBills(reads, authenticate, FakeFileStore())
+
+
+async def test_own_bill_read_with_the_caller_only_when_the_password_matches(reads, uow, hasher, clock) -> None:
+    owner = await register(uow, hasher, clock)
+    stranger = await register(uow, hasher, clock, email="stranger@example.com")
+    bill = await CreateBill(uow, clock).execute(CreateBillCommand(owner_id=owner.id, fields=BILL))
+    get_own, _ = own_reads(reads, uow, hasher, clock)
+    own = await get_own.execute(GetOwnBillCommand(credentials=Credentials(email_address="JO@example.com", password=PASSWORD),
+                                                  bill_id=bill.id))
+    assert own.caller.id == owner.id and own.bill is not None and own.bill.bill.id == bill.id
+    theirs = await get_own.execute(GetOwnBillCommand(
+        credentials=Credentials(email_address=stranger.email_address, password=PASSWORD), bill_id=bill.id))
+    assert theirs.caller.id == stranger.id and theirs.bill is None  # someone else's: not found
+    for email, password in (("jo@example.com", "Wrong123!"), ("nobody@example.com", PASSWORD), ("not an email", PASSWORD)):
+        with pytest.raises(AuthenticationFailed):
+            await get_own.execute(GetOwnBillCommand(credentials=Credentials(email_address=email, password=password),
+                                                    bill_id=bill.id))
+    assert hasher.decoy_checks == 1  # the unknown account cost a verification
+
+
+async def test_own_bills_listed_by_pages_only_when_the_password_matches(reads, uow, hasher, clock, tables) -> None:
+    owner = await register(uow, hasher, clock)
+    await register(uow, hasher, clock, email="idle@example.com")
+    for day in (5, 1, 3):
+        await CreateBill(uow, clock).execute(CreateBillCommand(owner_id=owner.id, fields=BILL | {"bill_date": "2026-01-01", "due_date": f"2026-01-0{day}"}))
+    _, list_own = own_reads(reads, uow, hasher, clock)
+    credentials = Credentials(email_address="jo@example.com", password=PASSWORD)
+    first = await list_own.execute(ListOwnBillsCommand(credentials=credentials, query=BillQuery(limit=2)))
+    assert first.caller.id == owner.id
+    assert [v.bill.details.due_date.day for v in first.page.bills] == [1, 3] and first.page.next is not None
+    rest = await list_own.execute(ListOwnBillsCommand(credentials=credentials, query=first.page.next))
+    assert [v.bill.details.due_date.day for v in rest.page.bills] == [5] and rest.page.next is None
+    idle = await list_own.execute(ListOwnBillsCommand(credentials=Credentials(email_address="idle@example.com", password=PASSWORD),
+                                                      query=BillQuery()))
+    assert idle.page.bills == []
+    with pytest.raises(AuthenticationFailed):
+        await list_own.execute(ListOwnBillsCommand(credentials=Credentials(email_address="jo@example.com",
+                                                                                     password="Wrong123!"), query=BillQuery()))
+    # A password change counts from the very next call; an outdated hash is replaced as by Authenticate.
+    tables.users[owner.id].password_hash = f"legacy${PASSWORD}"
+    await list_own.execute(ListOwnBillsCommand(credentials=credentials, query=BillQuery()))
+    assert tables.users[owner.id].password_hash == f"fake${PASSWORD}"
+    tables.users[owner.id].password_hash = "fake$Newpass99$"
+    with pytest.raises(AuthenticationFailed):
+        await list_own.execute(ListOwnBillsCommand(credentials=credentials, query=BillQuery()))

@@ -15,6 +15,7 @@ from billing.ports.metrics import Metrics, Tags
 from billing.ports.passwords import PasswordHasher
 from billing.ports.unit_of_work import (
     AttachmentRepository,
+    CallerViews,
     BillRepository,
     IdempotencyRepository,
     ReadOnlyUnitOfWork,
@@ -24,6 +25,7 @@ from billing.ports.unit_of_work import (
 
 __all__ = [
     "AttachmentRepository",
+    "CallerViews",
     "BillRepository",
     "Clock",
     "DigestPublisher",

@@ -88,6 +88,22 @@ class AttachmentRepository(Protocol):
         ...
 
 
+class CallerViews(Protocol):
+    """Reads that fetch the caller, by canonical (lower-case) email address, together with what
+    the caller asked for: authentication's lookup and the read in one query. Nothing here checks
+    the password; the use case verifies it before it returns anything."""
+
+    async def bill(self, email_address: str, bill_id: UUID) -> tuple[User, Bill | None] | None:
+        """None when no user has that address; else the user and their bill `bill_id` (None when
+        there is none, or it is someone else's), as BillRepository.get."""
+        ...
+
+    async def bills(self, email_address: str, query: BillQuery) -> tuple[User, Sequence[Bill]] | None:
+        """None when no user has that address; else the user and their bills matching `query`,
+        as BillRepository.list."""
+        ...
+
+
 class IdempotencyRepository(Protocol):
     """Idempotency entries, one per (scope, key hash)."""
 
@@ -139,3 +155,5 @@ class ReadOnlyUnitOfWork(UnitOfWork, Protocol):
     committing through it is a programming error and raises. Raises ServiceUnavailable when the
     database cannot be reached. Serves one request or message, never two tasks.
     """
+
+    caller_views: CallerViews

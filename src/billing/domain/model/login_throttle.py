@@ -66,6 +66,9 @@ class _Counter:
         while len(self._keys) > self._max_keys:
             self._keys.popitem(last=False)
 
+    def __len__(self) -> int:
+        return len(self._keys)
+
     def reset(self, key: str) -> None:
         self._keys.pop(key, None)
 
@@ -75,6 +78,12 @@ class LoginThrottle:
                  forget_after: timedelta = timedelta(minutes=15), max_keys: int = 100_000) -> None:
         self._accounts = _Counter(per_account, max_delay_seconds, forget_after, max_keys)
         self._addresses = _Counter(per_address, max_delay_seconds, forget_after, max_keys)
+
+    @property
+    def watching(self) -> bool:
+        """False while no key has failures on record: check() would pass and succeeded() do
+        nothing, so the usual sign-in costs neither the clock, nor the address, nor a lower()."""
+        return bool(self._accounts or self._addresses)
 
     def check(self, account: str, address: str, now: datetime) -> None:
         """Raise TooManyAttempts while the account or the address must wait."""
@@ -90,4 +99,5 @@ class LoginThrottle:
         self._addresses.fail(address, now)
 
     def succeeded(self, account: str) -> None:
-        self._accounts.reset(account.lower())
+        if self._accounts:
+            self._accounts.reset(account.lower())

@@ -14,6 +14,14 @@ class Credentials:
     password: str
 
 
+def login_address(command: Credentials) -> str:
+    """The canonical address the login names. Raises AuthenticationFailed when it is none."""
+    try:
+        return normalize_email(command.email_address)
+    except EmailError:
+        raise AuthenticationFailed() from None
+
+
 class Authenticate:
     """Who is calling: the user whose email (any case) and password match.
 
@@ -32,12 +40,16 @@ class Authenticate:
         self._clock = clock
 
     async def execute(self, command: Credentials) -> User:
-        try:
-            email = normalize_email(command.email_address)
-        except EmailError:
-            raise AuthenticationFailed() from None
+        email = login_address(command)
         async with self._reads as reads:
             user = await reads.users.get_by_email(email)
+        return await self.verified(command, user)
+
+    async def verified(self, command: Credentials, user: User | None) -> User:
+        """The second half of `execute`, for use cases that read the caller themselves (with what
+        the caller asked for, in one query): `user` is who has the login's address, None when
+        nobody. Call it after the unit of work that read `user` is left. Raises
+        AuthenticationFailed."""
         if user is None:
             # Spend what a wrong password costs, so timing does not reveal registered addresses.
             await self._hasher.verify_decoy(command.password)

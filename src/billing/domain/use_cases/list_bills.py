@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from uuid import UUID
 
-from billing.domain.model import BillQuery
+from billing.domain.model import Bill, BillQuery
 from billing.domain.use_cases.views import BillView, bill_view
 from billing.ports import FileStore, ReadOnlyUnitOfWork
 
@@ -29,14 +30,22 @@ class ListBills:
         self._store = store
 
     async def execute(self, command: ListBillsCommand) -> BillPage:
-        query = command.query
-        # Fetch one more than asked for: its presence says whether a next page exists.
-        probe = query if query.limit is None else replace(query, limit=query.limit + 1)
         async with self._uow as uow:
-            bills = list(await uow.bills.list(command.owner_id, probe))
-        next_query = None
-        if query.limit is not None and len(bills) > query.limit:
-            bills = bills[: query.limit]
-            next_query = query.next_page(bills[-1])
-        return BillPage([await bill_view(bill, self._store) for bill in bills], next_query)
+            bills = await uow.bills.list(command.owner_id, probe(command.query))
+        return await bill_page(command.query, bills, self._store)
+
+
+def probe(query: BillQuery) -> BillQuery:
+    """`query` asking for one more bill than its limit: its presence says whether a next page exists."""
+    return query if query.limit is None else replace(query, limit=query.limit + 1)
+
+
+async def bill_page(query: BillQuery, found: Sequence[Bill], store: FileStore) -> BillPage:
+    """The page of `query` from what `probe(query)` found."""
+    bills = list(found)
+    next_query = None
+    if query.limit is not None and len(bills) > query.limit:
+        bills = bills[: query.limit]
+        next_query = query.next_page(bills[-1])
+    return BillPage([await bill_view(bill, store) for bill in bills], next_query)
 

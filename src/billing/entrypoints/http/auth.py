@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from aiohttp import BasicAuth, hdrs, web
 
@@ -11,6 +12,7 @@ from billing.domain.model import AuthenticationFailed, User
 from billing.domain.use_cases.authenticate import Credentials
 from billing.entrypoints.http.keys import CONTAINER, SETTINGS
 
+T = TypeVar("T")
 AuthenticatedHandler = Callable[[web.Request, User], Awaitable[web.StreamResponse]]
 
 
@@ -33,25 +35,37 @@ def authenticated(handler: AuthenticatedHandler) -> Callable[[web.Request], Awai
 
     @functools.wraps(handler)
     async def wrapper(request: web.Request) -> web.StreamResponse:
-        header = request.headers.get(hdrs.AUTHORIZATION)
-        if not header:
-            raise AuthenticationFailed()
         container = request.app[CONTAINER]
-        throttle, now, address = container.login_throttle(), container.clock().now(), client_address(request)
-        try:
-            credentials = BasicAuth.decode(header, encoding="utf-8")
-        except ValueError:
-            throttle.check("", address, now)
-            throttle.failed("", address, now)
-            raise AuthenticationFailed() from None
-        throttle.check(credentials.login, address, now)  # TooManyAttempts: refused unchecked
-        use_case = container.authenticate()
-        try:
-            user = await use_case.execute(Credentials(email_address=credentials.login, password=credentials.password))
-        except AuthenticationFailed:
-            throttle.failed(credentials.login, address, container.clock().now())
-            raise
-        throttle.succeeded(credentials.login)
+        user = await signed_in(request, container.authenticate().execute)
         return await handler(request, user)
 
     return wrapper
+
+
+async def signed_in(request: web.Request, attempt: Callable[[Credentials], Awaitable[T]]) -> T:
+    """`attempt(credentials)` for the Authorization header's credentials: Authenticate, or a use
+    case that authenticates the caller as part of its read. It raises AuthenticationFailed when
+    they are wrong; failed sign-ins are throttled per account and per client address (429 with
+    Retry-After, the attempt not made)."""
+    header = request.headers.get(hdrs.AUTHORIZATION)
+    if not header:
+        raise AuthenticationFailed()
+    container = request.app[CONTAINER]
+    throttle = container.login_throttle()
+    try:
+        credentials = BasicAuth.decode(header, encoding="utf-8")
+    except ValueError:
+        now, address = container.clock().now(), client_address(request)
+        throttle.check("", address, now)
+        throttle.failed("", address, now)
+        raise AuthenticationFailed() from None
+    login = credentials.login
+    if throttle.watching:  # nobody failed lately (the usual case): nothing to check
+        throttle.check(login, client_address(request), container.clock().now())  # TooManyAttempts: refused unchecked
+    try:
+        result = await attempt(Credentials(email_address=login, password=credentials.password))
+    except AuthenticationFailed:
+        throttle.failed(login, client_address(request), container.clock().now())
+        raise
+    throttle.succeeded(login)
+    return result

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from billing.domain.model import BillQuery, User
+from billing.domain.model import BillQuery, NotFound, User, ValidationFailed
 from billing.domain.model.bill import parse_days
 from billing.domain.use_cases.create_bill import CreateBillCommand
 from billing.domain.use_cases.delete_bill import DeleteBillCommand
-from billing.domain.use_cases.get_bill import GetBillCommand
-from billing.domain.use_cases.list_bills import ListBillsCommand
+from billing.domain.use_cases.get_own_bill import GetOwnBillCommand
+from billing.domain.use_cases.list_own_bills import ListOwnBillsCommand
 from billing.domain.use_cases.request_due_bills_email import RequestDueBillsEmailCommand
 from billing.domain.use_cases.update_bill import UpdateBillCommand
 from billing.domain.use_cases.views import BillView
 from billing.domain.model.idempotency import user_scope
-from billing.entrypoints.http.auth import authenticated
+from billing.entrypoints.http.auth import authenticated, signed_in
 from billing.entrypoints.http.idempotency import idempotent_json
 from billing.entrypoints.http.keys import CONTAINER, SETTINGS
 from billing.entrypoints.http.paths import path_uuid
@@ -35,10 +35,18 @@ async def create_bill(request: web.Request, user: User) -> web.StreamResponse:
 
 
 @routes.get("/v1/bills")
-@authenticated
-async def list_bills(request: web.Request, user: User) -> web.Response:
-    query = BillQuery.from_params(request.query)
-    page = await request.app[CONTAINER].list_bills().execute(ListBillsCommand(owner_id=user.id, query=query))
+async def list_bills(request: web.Request) -> web.Response:
+    container = request.app[CONTAINER]
+    try:
+        query = BillQuery.from_params(request.query)
+    except ValidationFailed:
+        await signed_in(request, container.authenticate().execute)  # a stranger gets 401, not 400
+        raise
+    # The caller and the bills in one query (authentication is part of the use case).
+    use_case = container.list_own_bills()
+    own = await signed_in(request, lambda credentials: use_case.execute(
+        ListOwnBillsCommand(credentials=credentials, query=query)))
+    page = own.page
     headers = {}
     if page.next is not None and page.next.after is not None:
         url = request.rel_url.update_query(cursor=page.next.after.encode())
@@ -47,11 +55,20 @@ async def list_bills(request: web.Request, user: User) -> web.Response:
 
 
 @routes.get("/v1/bill/{id}")
-@authenticated
-async def get_bill(request: web.Request, user: User) -> web.Response:
-    command = GetBillCommand(owner_id=user.id, bill_id=path_uuid(request, "id"))
-    view = await request.app[CONTAINER].get_bill().execute(command)
-    return json_response(bill_json(view))
+async def get_bill(request: web.Request) -> web.Response:
+    container = request.app[CONTAINER]
+    try:
+        bill_id = path_uuid(request, "id")
+    except NotFound:
+        await signed_in(request, container.authenticate().execute)  # a stranger gets 401, not 404
+        raise
+    # The caller and the bill in one query (authentication is part of the use case).
+    use_case = container.get_own_bill()
+    own = await signed_in(request, lambda credentials: use_case.execute(
+        GetOwnBillCommand(credentials=credentials, bill_id=bill_id)))
+    if own.bill is None:
+        raise NotFound()
+    return json_response(bill_json(own.bill))
 
 
 @routes.put("/v1/bill/{id}")
