@@ -5,12 +5,15 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import json
 from collections.abc import AsyncGenerator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
 from typing import Self, TypeVar
 from uuid import UUID
+
+import orjson
 
 from billing.domain.model.bill import UNPAID
 from billing.domain.model import (
@@ -24,6 +27,9 @@ from billing.domain.model import (
     User,
 )
 from billing.domain.model.idempotency import IdempotencyEntry, StoredResponse
+from billing.domain.use_cases.views import AttachmentView, BillView
+from billing.entrypoints.http.wire import _default, bill_json
+from billing.ports import BillRow
 from billing.domain.model.legacy import (
     CopiedObject,
     LegacyAttachment,
@@ -263,9 +269,20 @@ class FakeCallerViews:
         user = await self._users.get_by_email(email_address)
         return None if user is None else (user, await self._bills.get(user.id, bill_id))
 
-    async def bills(self, email_address: str, query: BillQuery) -> tuple[User, Sequence[Bill]] | None:
+    async def bills(self, email_address: str, query: BillQuery) -> tuple[User, Sequence[BillRow]] | None:
         user = await self._users.get_by_email(email_address)
-        return None if user is None else (user, await self._bills.list(user.id, query))
+        if user is None:
+            return None
+        rows = []
+        for bill in await self._bills.list(user.id, query):
+            # The wire representation the HTTP layer writes for the entity (a test on the SQL
+            # adapter holds its read model to the same), the link left to sign.
+            attachment = None if bill.attachment is None else AttachmentView(bill.attachment, "")
+            body = json.loads(orjson.dumps(bill_json(BillView(bill, attachment)), default=_default))
+            if attachment is not None:
+                body["attachment"]["url"] = None
+            rows.append(BillRow(body, None if bill.attachment is None else bill.attachment.object_key))
+        return user, rows
 
 
 class FakeReadOnlyUnitOfWork(FakeUnitOfWork):

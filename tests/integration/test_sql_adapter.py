@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from uuid import uuid4
 
+import orjson
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -15,7 +17,10 @@ from alembic.migration import MigrationContext
 from billing.adapters.sql.engine import create_engine, create_read_engine, database_answers
 from billing.adapters.sql.tables import metadata, users
 from billing.adapters.sql.unit_of_work import ReadOnlyViolation, SqlUnitOfWork
+from billing.domain.use_cases.views import AttachmentView, BillView
+from billing.entrypoints.http.wire import _default, bill_json
 from billing.domain.model import (
+    Attachment,
     Bill,
     BillCursor,
     BillDetails,
@@ -199,12 +204,16 @@ async def test_caller_views_read_the_caller_with_their_bill_or_bills_in_one_quer
             assert await views.bill("jo@example.com", theirs.id) == (owner, None)  # someone else's: not found
             assert await views.bill("jo@example.com", uuid4()) == (owner, None)
             assert await views.bill("nobody@example.com", bills[0].id) is None
-            assert await views.bills("jo@example.com", BillQuery()) == (owner, expected)
+            def ids(found):  # type: ignore[no-untyped-def]
+                return found[0], [row.json["id"] for row in found[1]]
+
+            assert ids(await views.bills("jo@example.com", BillQuery())) == (owner, [str(b.id) for b in expected])
             after = BillCursor(expected[1].details.due_date, expected[1].id)
-            assert await views.bills("jo@example.com", BillQuery(limit=2, after=after)) == (owner, expected[2:4])
+            page = await views.bills("jo@example.com", BillQuery(limit=2, after=after))
+            assert ids(page) == (owner, [str(b.id) for b in expected[2:4]])
             unpaid = await views.bills("jo@example.com", BillQuery(payment_status=PaymentStatus.DUE,
                                                                     due_before=date(2026, 12, 3), due_after=date(2026, 12, 2)))
-            assert unpaid[0] == owner and {b.id for b in unpaid[1]} == {bills[0].id, bills[2].id}
+            assert unpaid[0] == owner and set(ids(unpaid)[1]) == {str(bills[0].id), str(bills[2].id)}
             assert await views.bills("jo@example.com", BillQuery(payment_status=PaymentStatus.DUE,
                                                                   due_after=date(2027, 1, 1))) == (owner, [])
             assert await views.bills("idle@example.com", BillQuery(limit=3)) == (idle, [])
@@ -235,3 +244,37 @@ async def test_read_only_unit_of_work_has_one_deadline_and_gives_up_a_stuck_conn
     finally:
         await reads_engine.dispose()
         await engine.dispose()
+
+
+async def test_listed_rows_are_byte_for_byte_the_wire_representation_of_the_entities(engine, database_url: str) -> None:
+    reads_engine = create_read_engine(database_url, engine, pool_size=1)
+    owner = a_user()
+    on_the_second = datetime(2026, 11, 24, 9, 30, 0, tzinfo=UTC)  # no fraction: still .000 on the wire
+    bills = [a_bill(owner, date(2026, 12, 1)), dataclasses.replace(a_bill(owner, date(2026, 12, 2), amount="0.10"),
+                                                                     created_ts=on_the_second, updated_ts=on_the_second)]
+    attachment = Attachment(id=uuid4(), bill_id=bills[0].id, file_name="facture été.pdf", size=1234, md5="0" * 32,
+                            sha256="1" * 64, mime_type="application/pdf", object_key=f"bills/{bills[0].id}/x",
+                            upload_date=on_the_second)
+    try:
+        async with SqlUnitOfWork(engine) as uow:
+            await uow.users.add(owner)
+            for bill in bills:
+                await uow.bills.add(bill)
+            await uow.attachments.add(attachment)
+            await uow.commit()
+        async with SqlUnitOfWork(reads_engine, read_only=True) as reads:
+            found = await reads.caller_views.bills("jo@example.com", BillQuery())
+            entities = await reads.bills.list(owner.id, BillQuery())
+        assert found is not None and found[0] == owner and len(found[1]) == 2
+        for row, bill in zip(found[1], entities, strict=True):
+            view = BillView(bill, None if bill.attachment is None else AttachmentView(bill.attachment, "https://signed"))
+            body = dict(row.json)
+            if row.object_key is not None:
+                assert body["attachment"]["url"] is None
+                body["attachment"] = body["attachment"] | {"url": "https://signed"}
+            assert orjson.dumps(body, default=_default) == orjson.dumps(bill_json(view), default=_default)
+            assert row.object_key == (None if bill.attachment is None else bill.attachment.object_key)
+        assert found[1][0].object_key == attachment.object_key
+    finally:
+        if reads_engine is not engine:
+            await reads_engine.dispose()

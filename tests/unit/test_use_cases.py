@@ -186,12 +186,13 @@ async def test_own_bills_listed_by_pages_only_when_the_password_matches(reads, u
     credentials = Credentials(email_address="jo@example.com", password=PASSWORD)
     first = await list_own.execute(ListOwnBillsCommand(credentials=credentials, query=BillQuery(limit=2)))
     assert first.caller.id == owner.id
-    assert [v.bill.details.due_date.day for v in first.page.bills] == [1, 3] and first.page.next is not None
-    rest = await list_own.execute(ListOwnBillsCommand(credentials=credentials, query=first.page.next))
-    assert [v.bill.details.due_date.day for v in rest.page.bills] == [5] and rest.page.next is None
+    assert [b["due_date"] for b in first.bills] == ["2026-01-01", "2026-01-03"] and first.next is not None
+    assert all(b["owner_id"] == str(owner.id) and b["attachment"] == {} for b in first.bills)
+    rest = await list_own.execute(ListOwnBillsCommand(credentials=credentials, query=first.next))
+    assert [b["due_date"] for b in rest.bills] == ["2026-01-05"] and rest.next is None
     idle = await list_own.execute(ListOwnBillsCommand(credentials=Credentials(email_address="idle@example.com", password=PASSWORD),
                                                       query=BillQuery()))
-    assert idle.page.bills == []
+    assert idle.bills == [] and idle.next is None
     with pytest.raises(AuthenticationFailed):
         await list_own.execute(ListOwnBillsCommand(credentials=Credentials(email_address="jo@example.com",
                                                                                      password="Wrong123!"), query=BillQuery()))

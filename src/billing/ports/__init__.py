@@ -15,6 +15,7 @@ from billing.ports.metrics import Metrics, Tags
 from billing.ports.passwords import PasswordHasher
 from billing.ports.unit_of_work import (
     AttachmentRepository,
+    BillRow,
     CallerViews,
     BillRepository,
     IdempotencyRepository,
@@ -25,6 +26,7 @@ from billing.ports.unit_of_work import (
 
 __all__ = [
     "AttachmentRepository",
+    "BillRow",
     "CallerViews",
     "BillRepository",
     "Clock",

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, NamedTuple, Protocol, Self
 from uuid import UUID
 
 from billing.domain.model import Attachment, Bill, BillQuery, User
@@ -88,6 +88,15 @@ class AttachmentRepository(Protocol):
         ...
 
 
+class BillRow(NamedTuple):
+    """A bill as the API represents it, ready for the wire: `json` is the JSON object of
+    GET /v1/bill/{id}, its `attachment` {} or the attachment's object whose `url` is None, to be
+    signed for `object_key` (None without an attachment)."""
+
+    json: dict[str, Any]
+    object_key: str | None
+
+
 class CallerViews(Protocol):
     """Reads that fetch the caller, by canonical (lower-case) email address, together with what
     the caller asked for: authentication's lookup and the read in one query. Nothing here checks
@@ -98,9 +107,9 @@ class CallerViews(Protocol):
         there is none, or it is someone else's), as BillRepository.get."""
         ...
 
-    async def bills(self, email_address: str, query: BillQuery) -> tuple[User, Sequence[Bill]] | None:
-        """None when no user has that address; else the user and their bills matching `query`,
-        as BillRepository.list."""
+    async def bills(self, email_address: str, query: BillQuery) -> tuple[User, Sequence[BillRow]] | None:
+        """None when no user has that address; else the user and their bills matching `query`, as
+        BillRepository.list, as wire-ready rows (a listing builds no entity)."""
         ...
 
 

@@ -14,7 +14,7 @@ from billing.adapters.metrics.timing import timed
 from billing.adapters.null_metrics import NullMetrics
 from billing.adapters.sql.errors import database_errors
 from billing.adapters.sql.tables import attachments, bills, idempotency_keys, users
-from billing.adapters.sql.types import UTCDateTime
+from billing.adapters.sql.types import UTCDateTime, UUIDString
 from billing.domain.model.bill import UNPAID
 from billing.domain.model.idempotency import IdempotencyEntry, StoredResponse
 from billing.domain.model import (
@@ -28,6 +28,7 @@ from billing.domain.model import (
     User,
 )
 from billing.ports.metrics import DB_DURATION, Metrics
+from billing.ports.unit_of_work import BillRow
 
 
 def operation_of(statement: sa.Executable) -> str:
@@ -260,10 +261,21 @@ def _callers_bills(status: bool, before: bool, after: bool, cursor: bool, limit:
         on.append(sa.or_(bills.c.due_date > sa.bindparam("cursor_due_date"),
                          sa.and_(bills.c.due_date == sa.bindparam("cursor_due_date"),
                                  bills.c.id > sa.bindparam("cursor_id"))))
-    statement = _callers(sa.and_(*on), outer=False).order_by(bills.c.due_date, bills.c.id)
+    statement = sa.select(*_CALLER_COLUMNS, *_WIRE_BILL_COLUMNS).select_from(
+        users.join(bills, sa.and_(*on)).outerjoin(attachments, attachments.c.bill_id == bills.c.id)
+    ).where(users.c.email_address == sa.bindparam("email_address")).order_by(bills.c.due_date, bills.c.id)
     if limit:
         statement = statement.limit(sa.bindparam("limit", type_=sa.Integer))
     return statement
+
+
+def _wire_columns(table: sa.Table, prefix: str = "") -> list[sa.ColumnElement[Any]]:
+    """As _columns, and ids as their stored text (no UUID built to be turned back into text)."""
+    return [sa.type_coerce(c, sa.String).label(prefix + c.name) if isinstance(c.type, UUIDString) else column
+            for c, column in zip(table.c, _columns(table, prefix), strict=True)]
+
+
+_WIRE_BILL_COLUMNS = [*_wire_columns(bills), *_wire_columns(attachments, "attachment_")]
 
 
 # Built on first use, one per combination of filters present (at most 32).
@@ -283,7 +295,7 @@ class SqlCallerViews(_Repository):
             return None
         return _caller(row), None if row.id is None else _bill(row)
 
-    async def bills(self, email_address: str, query: BillQuery) -> tuple[User, Sequence[Bill]] | None:
+    async def bills(self, email_address: str, query: BillQuery) -> tuple[User, Sequence[BillRow]] | None:
         cursor = query.after
         shape = (query.payment_status is not None, query.due_before is not None, query.due_after is not None,
                  cursor is not None, query.limit is not None)
@@ -307,7 +319,7 @@ class SqlCallerViews(_Repository):
             result = await self._execute(_CALLER_ALONE, {"email_address": email_address}, operation="users.select")
             row = result.first()
             return None if row is None else (_caller(row), [])
-        return _caller(rows[0]), [_bill(row) for row in rows]
+        return _caller(rows[0]), [_bill_json(row) for row in rows]
 
 
 class SqlIdempotencyRepository(_Repository):
@@ -382,6 +394,44 @@ def _user(row: sa.Row[Any]) -> User:
     # The users table mirrors the User entity column for column; timestamps arrive as text (_as_text).
     mapping = row._mapping
     return User(**{name: _utc(mapping[name]) if name in _USER_TIMESTAMPS else mapping[name] for name in _USER_FIELDS})
+
+
+def _wire_timestamp(text: str) -> str:
+    """The API's timestamp (ISO 8601 UTC, milliseconds, Z) from the stored text: MariaDB gives
+    DATETIME(3) as `2026-11-24 09:30:00.123`, SQLite the text SQLAlchemy stored (microseconds)."""
+    if len(text) >= 23 and text[10] == " " and text[19] == ".":
+        return f"{text[:10]}T{text[11:23]}Z"
+    return _utc(text).isoformat(timespec="milliseconds")[:23] + "Z"
+
+
+def _bill_json(row: sa.Row[Any]) -> BillRow:
+    """A listed bill's JSON object straight from its row (what the HTTP layer's bill_json makes of
+    the entity; a test holds the two equal)."""
+    attachment: dict[str, Any] = {}
+    if row.attachment_id is not None:
+        attachment = {
+            "id": row.attachment_id,
+            "file_name": row.attachment_file_name,
+            "url": None,
+            "upload_date": _wire_timestamp(row.attachment_upload_date),
+            "size": row.attachment_size,
+            "md5": row.attachment_md5,
+            "mime_type": row.attachment_mime_type,
+        }
+    return BillRow({
+        "id": row.id,
+        "owner_id": row.owner_id,
+        "created_ts": _wire_timestamp(row.created_ts),
+        "updated_ts": _wire_timestamp(row.updated_ts),
+        "vendor": row.vendor,
+        "bill_date": row.bill_date,
+        "due_date": row.due_date,
+        "amount_due": float(row.amount_due),
+        "currency": row.currency,
+        "categories": row.categories,
+        "payment_status": row.payment_status,
+        "attachment": attachment,
+    }, row.attachment_object_key)
 
 
 def _caller(row: sa.Row[Any]) -> User:

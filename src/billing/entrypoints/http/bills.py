@@ -46,12 +46,11 @@ async def list_bills(request: web.Request) -> web.Response:
     use_case = container.list_own_bills()
     own = await signed_in(request, lambda credentials: use_case.execute(
         ListOwnBillsCommand(credentials=credentials, query=query)))
-    page = own.page
     headers = {}
-    if page.next is not None and page.next.after is not None:
-        url = request.rel_url.update_query(cursor=page.next.after.encode())
+    if own.next is not None and own.next.after is not None:
+        url = request.rel_url.update_query(cursor=own.next.after.encode())
         headers["Link"] = f'<{request.app[SETTINGS].base_url}{url}>; rel="next"'
-    return json_response([bill_json(b) for b in page.bills], headers=headers)
+    return json_response(own.bills, headers=headers)  # wire-ready rows: the listing's read model
 
 
 @routes.get("/v1/bill/{id}")
