@@ -278,3 +278,31 @@ async def test_listed_rows_are_byte_for_byte_the_wire_representation_of_the_enti
     finally:
         if reads_engine is not engine:
             await reads_engine.dispose()
+
+
+async def test_units_of_work_get_pooled_connections_in_arrival_order(mysql_url: str) -> None:
+    engine = create_engine(mysql_url, pool_size=1)
+    reads_engine = create_read_engine(mysql_url, engine, pool_size=1)
+    order: list[str] = []
+
+    async def read(name: str) -> None:
+        async with SqlUnitOfWork(reads_engine, timeout=5, read_only=True) as reads:
+            order.append(name)
+            await reads.execute(sa.select(sa.literal(1)))
+
+    async def keep_alive_client() -> None:  # leaves and at once comes back, like a keep-alive connection
+        async with SqlUnitOfWork(reads_engine, timeout=5, read_only=True) as reads:
+            order.append("first")
+            await reads.execute(sa.select(sa.literal(1)))
+            await asyncio.sleep(0.1)  # meanwhile two others queue for the pool's one connection
+        await read("first again")
+
+    try:
+        client = asyncio.create_task(keep_alive_client())
+        await asyncio.sleep(0.02)
+        others = [asyncio.create_task(read("second")), asyncio.create_task(read("third"))]
+        await asyncio.gather(client, *others)
+        assert order == ["first", "second", "third", "first again"]
+    finally:
+        await reads_engine.dispose()
+        await engine.dispose()

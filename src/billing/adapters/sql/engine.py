@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import weakref
 from typing import Any
 
 import sqlalchemy as sa
@@ -51,9 +52,37 @@ def create_engine(url: str, *, pool_size: int = 10, ssl_ca: str = "", echo: bool
     elif parsed.get_backend_name() == "sqlite":
         options |= {"connect_args": {"timeout": 5}}
     engine = create_async_engine(parsed, **options)
+    if parsed.get_backend_name() == "mysql":
+        _POOL_SIZES[engine.sync_engine] = pool_size
     if parsed.get_backend_name() == "sqlite":
         sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+# Waiting for a pooled connection is not first come, first served: SQLAlchemy's async pool waits
+# on an asyncio.Queue, where a newcomer takes a connection given back before the waiter woken for
+# it runs, and the waiter queues again at the back. With more requests in flight than connections
+# (32 connections of load, 5 pooled reads per worker) a few requests were passed over again and
+# again: p99 of GET /v1/bill/{id} 170-280 ms at a p50 of 11 ms. Units of work first take a permit of
+# a semaphore as large as the pool, which asyncio (3.11.1+) grants in arrival order; holding one,
+# the pool always has a connection for them.
+_POOL_SIZES: weakref.WeakKeyDictionary[sa.Engine, int] = weakref.WeakKeyDictionary()
+_GATES: weakref.WeakKeyDictionary[sa.Engine, tuple[asyncio.AbstractEventLoop, asyncio.Semaphore]] = \
+    weakref.WeakKeyDictionary()
+
+
+def checkout_gate(engine: AsyncEngine) -> asyncio.Semaphore | None:
+    """The fair queue in front of `engine`'s fixed pool (MySQL engines of create_engine), one per
+    event loop; None for other engines."""
+    sync_engine = engine.sync_engine
+    size = _POOL_SIZES.get(sync_engine)
+    if size is None:
+        return None
+    loop = asyncio.get_running_loop()
+    gate = _GATES.get(sync_engine)
+    if gate is None or gate[0] is not loop:
+        gate = _GATES[sync_engine] = (loop, asyncio.Semaphore(size))
+    return gate[1]
 
 
 def pool_shares(pool_size: int) -> tuple[int, int]:

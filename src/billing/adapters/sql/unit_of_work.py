@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from billing.adapters.metrics.timing import timed
 from billing.adapters.null_metrics import NullMetrics
+from billing.adapters.sql.engine import checkout_gate
 from billing.adapters.sql.errors import database_errors
 from billing.domain.model import ServiceUnavailable
 from billing.adapters.sql.repositories import (
@@ -55,6 +56,7 @@ class SqlUnitOfWork:
         # the pool) instead of a timer per operation; a read is a statement or two, and a timer
         # scheduled and cancelled per connect and statement was ~8% of a read request's CPU.
         self._deadline: asyncio.Timeout | None = None
+        self._gate: asyncio.Semaphore | None = None  # the permit held (engine.checkout_gate)
 
     async def __aenter__(self) -> Self:
         # "connect" covers taking a pooled connection and BEGIN (no round trip: MySQL opens the
@@ -64,7 +66,7 @@ class SqlUnitOfWork:
             await deadline.__aenter__()
             try:
                 with timed(self._metrics, DB_DURATION, operation="connect"), database_errors():
-                    self._conn = await self._connect()
+                    self._conn = await self._checkout()
             except BaseException as exc:
                 self._deadline = None
                 with database_errors():
@@ -73,7 +75,7 @@ class SqlUnitOfWork:
         else:
             with timed(self._metrics, DB_DURATION, operation="connect"), database_errors():
                 async with asyncio.timeout(self._timeout):
-                    self._conn = await self._connect()
+                    self._conn = await self._checkout()
         self._fresh = True
         self.users = SqlUserRepository(self, self._metrics)
         self.bills = SqlBillRepository(self, self._metrics)
@@ -81,6 +83,25 @@ class SqlUnitOfWork:
         self.idempotency = SqlIdempotencyRepository(self, self._metrics)
         self.caller_views = SqlCallerViews(self, self._metrics)
         return self
+
+    async def _checkout(self) -> AsyncConnection:
+        """A permit of the pool's fair queue (waiters served in arrival order), then a connection."""
+        gate = checkout_gate(self._engine)
+        if gate is not None:
+            await gate.acquire()
+        try:
+            conn = await self._connect()
+        except BaseException:
+            if gate is not None:
+                gate.release()
+            raise
+        self._gate = gate
+        return conn
+
+    def _release_gate(self) -> None:
+        gate, self._gate = self._gate, None
+        if gate is not None:
+            gate.release()
 
     async def _connect(self) -> AsyncConnection:
         conn = await self._engine.connect()
@@ -140,6 +161,14 @@ class SqlUnitOfWork:
         return await self._conn.execute(statement, parameters)
 
     async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            await self._leave(exc_type, exc, tb)
+        finally:
+            self._release_gate()  # the connection is back in the pool (or invalidated) by now
+
+    async def _leave(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         deadline, self._deadline = self._deadline, None
