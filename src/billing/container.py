@@ -38,9 +38,7 @@ from billing.domain.use_cases.create_bill import CreateBill
 from billing.domain.use_cases.delete_attachment import DeleteAttachment
 from billing.domain.use_cases.delete_bill import DeleteBill
 from billing.domain.use_cases.get_attachment import GetAttachment
-from billing.domain.use_cases.get_bill import GetBill
 from billing.domain.use_cases.import_legacy import ImportLegacyData
-from billing.domain.use_cases.list_bills import ListBills
 from billing.domain.use_cases.prepare_due_bills_digest import PrepareDueBillsDigest
 from billing.domain.use_cases.register_user import RegisterUser
 from billing.domain.use_cases.request_due_bills_email import RequestDueBillsEmail
@@ -187,8 +185,6 @@ class Container(containers.DeclarativeContainer):
     register_user = providers.Factory(RegisterUser, uow, password_hasher, clock)
     update_profile = providers.Factory(UpdateProfile, uow, password_hasher, clock)
     create_bill = providers.Factory(CreateBill, uow, clock)
-    get_bill = providers.Factory(GetBill, read_uow, file_store)
-    list_bills = providers.Factory(ListBills, read_uow, file_store)
     get_own_bill = providers.Factory(GetOwnBill, read_uow, authenticate, file_store)
     list_own_bills = providers.Factory(ListOwnBills, read_uow, authenticate, file_store)
     update_bill = providers.Factory(UpdateBill, uow, clock)

@@ -159,8 +159,9 @@ class BillQuery:
         errors.raise_if_any()
         return query
 
-    def next_page(self, last: Bill) -> BillQuery:
-        return replace(self, after=BillCursor(last.details.due_date, last.id))
+    def next_page(self, last_due_date: date, last_id: UUID) -> BillQuery:
+        """The query for the page after the one ending with that bill."""
+        return replace(self, after=BillCursor(last_due_date, last_id))
 
 
 def _parse_limit(value: object) -> int:

@@ -5,9 +5,8 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from billing.domain.model import BillCursor, BillQuery, User
+from billing.domain.model import BillQuery, User
 from billing.domain.use_cases.authenticate import Authenticate, Credentials, login_address
-from billing.domain.use_cases.list_bills import probe
 from billing.ports import FileStore, ReadOnlyUnitOfWork
 
 
@@ -51,7 +50,7 @@ class ListOwnBills:
         if query.limit is not None and len(rows) > query.limit:
             rows = rows[: query.limit]
             last = rows[-1].json
-            next_query = replace(query, after=BillCursor(date.fromisoformat(last["due_date"]), UUID(last["id"])))
+            next_query = query.next_page(date.fromisoformat(last["due_date"]), UUID(last["id"]))
         bills = []
         for row in rows:
             if row.object_key is not None:
@@ -59,3 +58,8 @@ class ListOwnBills:
                 attachment["url"] = await self._store.download_url(row.object_key, attachment["file_name"])
             bills.append(row.json)
         return OwnBills(caller, bills, next_query)
+
+
+def probe(query: BillQuery) -> BillQuery:
+    """`query` asking for one more bill than its limit: its presence says whether a next page exists."""
+    return query if query.limit is None else replace(query, limit=query.limit + 1)
