@@ -4,7 +4,7 @@ package carries neither the database drivers nor the web server."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 
 from dependency_injector import containers, providers
 
@@ -23,12 +23,32 @@ def lambda_metrics(settings: Settings, environ: Mapping[str, str] | None = None)
     """In AWS Lambda (AWS_LAMBDA_FUNCTION_NAME is set by the runtime) metrics are Embedded Metric
     Format lines on stdout, which CloudWatch Logs turns into metrics: there is no statsd agent to
     send to. The function's name is a dimension, so environments stay apart in the namespace.
-    Elsewhere (the embedded mode's stand-in, tests) they are off."""
+    Elsewhere (the embedded mode's stand-in, tests) they go to the statsd agent when
+    BILLING_STATSD_HOST names one, like the rest of the service's, and are off otherwise."""
     environ = os.environ if environ is None else environ
     function = environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
-    if not function:
-        return NullMetrics()
-    return EmfMetrics(prefix=settings.statsd_prefix, dimensions={"FunctionName": function})
+    if function:
+        return EmfMetrics(prefix=settings.statsd_prefix, dimensions={"FunctionName": function})
+    if settings.statsd_host:
+        # Imported here: the Lambda package carries neither this adapter nor aiodogstatsd.
+        from billing.adapters.metrics.statsd import StatsdMetrics
+
+        return StatsdMetrics(settings.statsd_host, settings.statsd_port, settings.statsd_prefix)
+    return NullMetrics()
+
+
+async def _metrics_lifetime(metrics: Metrics) -> AsyncIterator[None]:
+    """A statsd client opens its UDP endpoint on the running loop and flushes at shutdown; the
+    other Metrics implementations have no lifetime."""
+    start, close = getattr(metrics, "start", None), getattr(metrics, "close", None)
+    if start is None or close is None:
+        yield
+        return
+    await start()
+    try:
+        yield
+    finally:
+        await close()
 
 
 class EmailContainer(containers.DeclarativeContainer):
@@ -36,6 +56,7 @@ class EmailContainer(containers.DeclarativeContainer):
 
     clock = providers.Singleton(SystemClock)
     metrics = providers.Singleton(lambda_metrics, settings)
+    metrics_lifetime = providers.Resource(_metrics_lifetime, metrics)
     aws_clients = providers.Singleton(
         AwsClients, settings.provided.aws_region, settings.provided.aws_endpoint_url, services=("dynamodb", "ses")
     )

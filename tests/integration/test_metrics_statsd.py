@@ -242,3 +242,42 @@ async def test_worker_messages_reach_the_agent(agent) -> None:
                       "billing.worker.messages.skipped_duplicate": 1, "billing.worker.messages.failed": 1,
                       "billing.worker.messages.dead_lettered": 1}
     assert "example.com" not in "\n".join(listener.lines) and str(emailed.id) not in "\n".join(listener.lines)
+
+
+async def test_lambda_invocation_metrics_reach_the_agent(agent) -> None:
+    """The real handler runtime with the statsd adapter (outside AWS Lambda; inside, it writes EMF
+    lines instead): one email sent, one deduplicated, no ids or addresses in the datagrams."""
+    import uuid
+    from datetime import date
+
+    from dependency_injector import providers
+
+    from billing.domain.model.due_bills import DueBillsDigest
+    from billing.entrypoints.lambda_handler import LambdaRuntime
+    from billing.entrypoints.local_lambda import sns_event
+    from billing.lambda_container import EmailContainer
+    from tests.fakes import FakeEmailLedger, FakeMailer
+
+    listener, port = agent
+    container = EmailContainer(settings=Settings(statsd_host="127.0.0.1", statsd_port=port))
+    container.ledger.override(providers.Object(FakeEmailLedger()))
+    mailer = FakeMailer()
+    container.mailer.override(providers.Object(mailer))
+    digest = DueBillsDigest(uuid.uuid4(), uuid.uuid4(), "someone@example.com", 7, date(2026, 11, 26), ())
+    event = sns_event({"MessageId": "m", "TopicArn": "arn:aws:sns:us-east-1:123456789012:t",
+                       "Message": digest.to_json(), "Timestamp": "2026-11-26T00:00:00.000Z"})
+    runtime = await asyncio.to_thread(LambdaRuntime, container)
+    try:
+        outcomes = [await asyncio.to_thread(runtime.invoke, event) for _ in range(2)]
+    finally:
+        await asyncio.to_thread(runtime.close)
+    assert [o["outcomes"] for o in outcomes] == [["sent"], ["deduplicated"]] and len(mailer.outbox) == 1
+
+    def complete(metrics) -> bool:
+        names = [name for name, *_ in metrics]
+        return "billing.lambda.emails.sent" in names and "billing.lambda.emails.deduplicated" in names
+
+    await listener.wait_for(complete)
+    counts = {name: value for name, value, kind, _ in listener.parsed() if kind == "c"}
+    assert counts == {"billing.lambda.emails.sent": 1, "billing.lambda.emails.deduplicated": 1}
+    assert "example.com" not in "\n".join(listener.lines) and str(digest.user_id) not in "\n".join(listener.lines)
