@@ -14,12 +14,11 @@ from urllib.parse import quote
 from botocore.exceptions import ClientError
 
 from billing.adapters.aws.clients import AwsClients
-from billing.adapters.aws.errors import aws_errors, error_code
-from billing.adapters.metrics.timing import timed
+from billing.adapters.aws.errors import aws_call, error_code
 from billing.adapters.null_metrics import NullMetrics
 from billing.domain.model import NotFound
 from billing.domain.model.legacy import CopiedObject
-from billing.ports.metrics import AWS_DURATION, Metrics
+from billing.ports.metrics import Metrics
 
 # S3's smallest allowed part (except the last). Small parts keep the server's memory flat:
 # one part is gathered, joined once, sent, and dropped, whatever the file's size.
@@ -35,8 +34,8 @@ class S3FileStore:
         self._expiry = url_expiry_seconds
         self._metrics: Metrics = metrics or NullMetrics()
 
-    def _timed(self, operation: str) -> contextlib.AbstractContextManager[None]:
-        return timed(self._metrics, AWS_DURATION, service="s3", operation=operation)
+    def _call(self, operation: str) -> contextlib.AbstractContextManager[None]:
+        return aws_call(self._metrics, "S3", operation)
 
     @property
     def _s3(self) -> Any:
@@ -60,41 +59,40 @@ class S3FileStore:
                     parts.append(await self._upload_part(key, upload_id, len(parts) + 1, body))
                     del body
             body = b"".join(pending)
-            with aws_errors("S3"):
-                if upload_id is None:  # small file: one request
-                    with self._timed("put_object"):
-                        await self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=content_type,
-                                                  ServerSideEncryption="AES256")
-                    return
-                if body:
-                    parts.append(await self._upload_part(key, upload_id, len(parts) + 1, body))
-                with self._timed("complete_multipart_upload"):
-                    await self._s3.complete_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id,
-                                                             MultipartUpload={"Parts": parts})
+            if upload_id is None:  # small file: one request
+                with self._call("put_object"):
+                    await self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=content_type,
+                                              ServerSideEncryption="AES256")
+                return
+            if body:
+                parts.append(await self._upload_part(key, upload_id, len(parts) + 1, body))
+            with self._call("complete_multipart_upload"):
+                await self._s3.complete_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id,
+                                                         MultipartUpload={"Parts": parts})
         except BaseException:
             if upload_id is not None:
                 await asyncio.shield(self._abort(key, upload_id))
             raise
 
     async def _start_multipart(self, key: str, content_type: str) -> str:
-        with aws_errors("S3"), self._timed("create_multipart_upload"):
+        with self._call("create_multipart_upload"):
             response = await self._s3.create_multipart_upload(Bucket=self._bucket, Key=key, ContentType=content_type,
                                                               ServerSideEncryption="AES256")
         return str(response["UploadId"])
 
     async def _upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> dict[str, Any]:
-        with aws_errors("S3"), self._timed("upload_part"):
+        with self._call("upload_part"):
             response = await self._s3.upload_part(Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number,
                                                   Body=body)
         return {"ETag": response["ETag"], "PartNumber": number}
 
     async def _abort(self, key: str, upload_id: str) -> None:
         # Best effort: an upload we cannot abort is removed by the lifecycle rule.
-        with contextlib.suppress(Exception), self._timed("abort_multipart_upload"):
+        with contextlib.suppress(Exception), self._call("abort_multipart_upload"):
             await self._s3.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
 
     async def delete(self, key: str) -> None:
-        with aws_errors("S3"), self._timed("delete_object"):
+        with self._call("delete_object"):
             await self._s3.delete_object(Bucket=self._bucket, Key=key)
 
     async def download_url(self, key: str, file_name: str) -> str:
@@ -111,7 +109,7 @@ class S3FileStore:
         source = await self._head(source_bucket, source_key)
         if source is None:
             raise NotFound(f"s3://{source_bucket}/{source_key} does not exist")
-        with aws_errors("S3"), self._timed("copy_object"):
+        with self._call("copy_object"):
             response = await self._s3.copy_object(
                 Bucket=self._bucket, Key=key, CopySource={"Bucket": source_bucket, "Key": source_key},
                 CopySourceIfMatch=source["ETag"],  # the object we looked at, not one replaced meanwhile
@@ -126,7 +124,7 @@ class S3FileStore:
 
     async def _head(self, bucket: str, key: str) -> dict[str, Any] | None:
         try:
-            with aws_errors("S3"), self._timed("head_object"):
+            with self._call("head_object"):
                 return dict(await self._s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED"))
         except ClientError as exc:
             if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
@@ -136,7 +134,7 @@ class S3FileStore:
     async def _hash(self, key: str) -> tuple[str, str]:
         """md5 and sha256 of a stored object, read in 1 MiB pieces (memory stays flat)."""
         md5, sha256 = hashlib.md5(usedforsecurity=False), hashlib.sha256()
-        with aws_errors("S3"), self._timed("get_object"):
+        with self._call("get_object"):
             response = await self._s3.get_object(Bucket=self._bucket, Key=key)
             async with response["Body"] as body:
                 while chunk := await body.read(1024 * 1024):

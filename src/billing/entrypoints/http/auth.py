@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from aiohttp import BasicAuth, hdrs, web
 
-from billing.domain.model import AuthenticationFailed, User
+from billing.domain.model import AuthenticationFailed, NotFound, User, ValidationFailed
 from billing.domain.use_cases.authenticate import Credentials
 from billing.entrypoints.http.keys import CONTAINER, SETTINGS
 
@@ -69,3 +69,14 @@ async def signed_in(request: web.Request, attempt: Callable[[Credentials], Await
         raise
     throttle.succeeded(login)
     return result
+
+
+async def caller_input(request: web.Request, parse: Callable[[], T]) -> T:
+    """`parse()` of the request's path or query for a handler that authenticates inside its use
+    case. When the input is bad, the caller is still signed in first, so a stranger gets 401
+    rather than learning from a 400 or 404."""
+    try:
+        return parse()
+    except (ValidationFailed, NotFound):
+        await signed_in(request, request.app[CONTAINER].authenticate().execute)
+        raise

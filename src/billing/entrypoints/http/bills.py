@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from billing.domain.model import BillQuery, NotFound, User, ValidationFailed
+from billing.domain.model import BillQuery, NotFound, User
 from billing.domain.model.bill import parse_days
 from billing.domain.use_cases.create_bill import CreateBillCommand
 from billing.domain.use_cases.delete_bill import DeleteBillCommand
@@ -14,7 +14,7 @@ from billing.domain.use_cases.request_due_bills_email import RequestDueBillsEmai
 from billing.domain.use_cases.update_bill import UpdateBillCommand
 from billing.domain.use_cases.views import BillView
 from billing.domain.model.idempotency import user_scope
-from billing.entrypoints.http.auth import authenticated, signed_in
+from billing.entrypoints.http.auth import authenticated, caller_input, signed_in
 from billing.entrypoints.http.idempotency import idempotent_json
 from billing.entrypoints.http.keys import CONTAINER, SETTINGS
 from billing.entrypoints.http.paths import path_uuid
@@ -36,14 +36,9 @@ async def create_bill(request: web.Request, user: User) -> web.StreamResponse:
 
 @routes.get("/v1/bills")
 async def list_bills(request: web.Request) -> web.Response:
-    container = request.app[CONTAINER]
-    try:
-        query = BillQuery.from_params(request.query)
-    except ValidationFailed:
-        await signed_in(request, container.authenticate().execute)  # a stranger gets 401, not 400
-        raise
+    query = await caller_input(request, lambda: BillQuery.from_params(request.query))
     # The caller and the bills in one query (authentication is part of the use case).
-    use_case = container.list_own_bills()
+    use_case = request.app[CONTAINER].list_own_bills()
     own = await signed_in(request, lambda credentials: use_case.execute(
         ListOwnBillsCommand(credentials=credentials, query=query)))
     headers = {}
@@ -55,14 +50,9 @@ async def list_bills(request: web.Request) -> web.Response:
 
 @routes.get("/v1/bill/{id}")
 async def get_bill(request: web.Request) -> web.Response:
-    container = request.app[CONTAINER]
-    try:
-        bill_id = path_uuid(request, "id")
-    except NotFound:
-        await signed_in(request, container.authenticate().execute)  # a stranger gets 401, not 404
-        raise
+    bill_id = await caller_input(request, lambda: path_uuid(request, "id"))
     # The caller and the bill in one query (authentication is part of the use case).
-    use_case = container.get_own_bill()
+    use_case = request.app[CONTAINER].get_own_bill()
     own = await signed_in(request, lambda credentials: use_case.execute(
         GetOwnBillCommand(credentials=credentials, bill_id=bill_id)))
     if own.bill is None:
