@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from billing.adapters.aws.clients import AwsClients
@@ -22,6 +23,7 @@ class SnsDigestPublisher:
         self._metrics: Metrics = metrics or NullMetrics()
         self._arn = topic_arn
         self._name = topic_name
+        self._resolving = asyncio.Lock()  # concurrent first digests resolve the ARN once
 
     @property
     def _sns(self) -> Any:
@@ -29,8 +31,10 @@ class SnsDigestPublisher:
 
     async def arn(self) -> str:
         if not self._arn:
-            with aws_call(self._metrics, "SNS", "create_topic"):  # CreateTopic is idempotent: it returns the existing topic's ARN
-                self._arn = str((await self._sns.create_topic(Name=self._name))["TopicArn"])
+            async with self._resolving:
+                if not self._arn:  # CreateTopic is idempotent: it returns the existing topic's ARN
+                    with aws_call(self._metrics, "SNS", "create_topic"):
+                        self._arn = str((await self._sns.create_topic(Name=self._name))["TopicArn"])
         return self._arn
 
     async def publish(self, digest: DueBillsDigest) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,11 +24,14 @@ class SqsQueue:
         self._metrics: Metrics = metrics or NullMetrics()
         self._url = queue_url
         self._name = queue_name
+        self._resolving = asyncio.Lock()  # concurrent first messages look the URL up once
 
     async def url(self) -> str:
         if not self._url:
-            with aws_call(self._metrics, "SQS", "get_queue_url"):
-                self._url = str((await self._sqs.get_queue_url(QueueName=self._name))["QueueUrl"])
+            async with self._resolving:
+                if not self._url:
+                    with aws_call(self._metrics, "SQS", "get_queue_url"):
+                        self._url = str((await self._sqs.get_queue_url(QueueName=self._name))["QueueUrl"])
         return self._url
 
     @property
