@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import sysconfig
@@ -40,6 +41,7 @@ from billing.adapters.aws.clients import AwsClients
 from billing.domain.model.due_bills import DigestLine, DueBillsDigest
 from billing.entrypoints.local_lambda import sns_event
 from billing.ports.metrics import LAMBDA_EMAILS_DEDUPLICATED, LAMBDA_EMAILS_SENT
+from tests.unit.test_deploy_config import build_zip_module
 from tests.unit.test_emf_metrics import parse_emf
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,6 +50,7 @@ TEMPLATES = sorted((DEPLOY / "cloudformation").glob("*.yaml"))
 SHELL_SCRIPTS = sorted(DEPLOY.rglob("*.sh"))
 APPSPEC = DEPLOY / "codedeploy" / "appspec.yml"
 HANDLER_SOURCE = REPO / "src" / "billing" / "entrypoints" / "lambda_handler.py"
+BUILD_ZIP = build_zip_module()
 
 # Hook names CodeDeploy accepts for an EC2 in-place deployment with a load balancer.
 EC2_HOOKS = {
@@ -287,7 +290,8 @@ def test_lambda_handler_imports_from_the_zip_alone(lambda_dir: Path) -> None:
             if getattr(mod, "__file__", None)
             and not mod.__file__.startswith((root, stdlib))
         )
-        print(json.dumps({"outside": outside, "modules": sorted(sys.modules)}))
+        import gc
+        print(json.dumps({"outside": outside, "modules": sorted(sys.modules), "frozen": gc.get_freeze_count()}))
         """
     )
     env = {
@@ -304,6 +308,7 @@ def test_lambda_handler_imports_from_the_zip_alone(lambda_dir: Path) -> None:
         "BILLING_MAIL_SENDER": "no-reply@example.com",
         "BILLING_PUBLIC_BASE_URL": "https://billing.example.com",
         "BILLING_LOG_LEVEL": "INFO",
+        **BUILD_ZIP.tls_environment(lambda_dir),
     }
     stdlib = sysconfig.get_paths()["stdlib"]
     result = subprocess.run(
@@ -313,21 +318,62 @@ def test_lambda_handler_imports_from_the_zip_alone(lambda_dir: Path) -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["outside"] == []
+    assert report["frozen"] == 0  # outside Lambda (no AWS_LAMBDA_FUNCTION_NAME) the collector is left alone
     loaded_roots = {name.split(".")[0] for name in report["modules"]}
     assert not loaded_roots & set(FORBIDDEN_IN_ZIP)
+
+
+@pytest.mark.integration
+def test_lambda_zip_trusts_the_aws_root_cas_only(lambda_dir: Path) -> None:
+    trust = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    trust.load_verify_locations(cafile=str(lambda_dir / BUILD_ZIP.TRUST_ANCHORS))
+    roots = trust.get_ca_certs()
+    names = sorted(dict(pair for rdn in cert["subject"] for pair in rdn)["commonName"] for cert in roots)
+    assert names == sorted(BUILD_ZIP.AWS_ROOT_CAS)
+    assert all(cert["subject"] == cert["issuer"] for cert in roots)  # roots, not intermediates
+
+
+# The package's endpoints.json keeps only its own services; the endpoints it resolves for them, in
+# every partition, must be those of the full file this project's botocore (same pin) carries.
+ENDPOINTS = textwrap.dedent(
+    """
+    import json, sys
+    import botocore.session
+    session = botocore.session.get_session()
+    print(json.dumps({f"{service} {region}": session.create_client(service, region_name=region).meta.endpoint_url
+                      for service in ("dynamodb", "ses", "sts")
+                      for region in ("us-east-1", "eu-west-1", "ap-southeast-2", "cn-north-1", "us-gov-west-1")}))
+    """
+)
+
+
+@pytest.mark.integration
+def test_lambda_zip_resolves_the_same_aws_endpoints_as_the_full_botocore(lambda_dir: Path) -> None:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "PYTHONDONTWRITEBYTECODE": "1"}
+    resolved = []
+    for python, path in (([sys.executable, "-S", "-s"], str(lambda_dir)), ([sys.executable], "")):
+        result = subprocess.run([*python, "-c", ENDPOINTS], capture_output=True, text=True, timeout=120,
+                                env=env | {"PYTHONPATH": path}, cwd=lambda_dir if path else REPO)
+        assert result.returncode == 0, result.stderr
+        resolved.append(json.loads(result.stdout))
+    from_zip, from_full = resolved
+    assert from_zip == from_full
+    assert from_zip["ses eu-west-1"] == "https://email.eu-west-1.amazonaws.com"
+    assert from_zip["dynamodb cn-north-1"] == "https://dynamodb.cn-north-1.amazonaws.com.cn"
 
 
 # Invoked as the Lambda runtime would: `handler(event, context)` on a fresh interpreter whose only
 # non-standard imports come from the unpacked zip; the same container serves both invocations.
 INVOKE = textwrap.dedent(
     """
-    import json, sys
+    import gc, json, sys
     from billing.entrypoints.lambda_handler import close_runtime, handler
     event = json.loads(open(sys.argv[1], encoding="utf-8").read())
     results = [handler(event, None), handler(event, None)]
     close_runtime()
     with open(sys.argv[2], "w", encoding="utf-8") as out:
-        json.dump(results, out)
+        json.dump({"results": results, "frozen": gc.get_freeze_count(), "collecting": gc.isenabled()}, out)
     """
 )
 
@@ -378,6 +424,7 @@ async def test_lambda_from_the_zip_sends_the_email_once_against_moto(lambda_dir:
             "BILLING_MAIL_SENDER": sender,
             "BILLING_PUBLIC_BASE_URL": "https://billing.example.com",
             "BILLING_LOG_LEVEL": "INFO",
+            **BUILD_ZIP.tls_environment(lambda_dir),
             "BILLING_AWS_ENDPOINT_URL": aws_endpoint,
         }
         process = await asyncio.create_subprocess_exec(
@@ -387,7 +434,10 @@ async def test_lambda_from_the_zip_sends_the_email_once_against_moto(lambda_dir:
         stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
         assert process.returncode == 0, stderr.decode()
 
-        first, second = json.loads(results_file.read_text(encoding="utf-8"))
+        report = json.loads(results_file.read_text(encoding="utf-8"))
+        # In Lambda the handler's imports are left out of garbage collection (see lambda_handler.py).
+        assert report["frozen"] > 50_000 and report["collecting"]
+        first, second = report["results"]
         assert first == {"outcomes": ["sent"]}
         assert second == {"outcomes": ["deduplicated"]}  # SNS delivered twice: one email
         assert await _ses_sent(clients) - sent_before == 1

@@ -6,12 +6,14 @@ parsed by Settings.from_env, the code the services and the Lambda start with."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -198,8 +200,9 @@ def possible_values() -> Iterator[tuple[str, str, str]]:
             yield "instances (billing.env)", name, value
     messaging = Stack("messaging")
     for name, node in lambda_environment().items():
-        for value in messaging.resolve(node):
-            yield "Lambda", name, value
+        if name.startswith("BILLING_"):  # the others are the TLS trust store's (a test of their own)
+            for value in messaging.resolve(node):
+                yield "Lambda", name, value
     for unit, name, value in unit_environment():
         if name.startswith("BILLING_"):
             yield unit, name, value
@@ -355,9 +358,25 @@ def test_both_dead_letter_queues_alarm_above_zero() -> None:
         "Fn::GetAtt": ["DigestFailureQueue", "Arn"]}
 
 
+def build_zip_module() -> ModuleType:
+    """deploy/lambda/build_zip.py, a script rather than a package module, imported for its names."""
+    spec = importlib.util.spec_from_file_location("build_zip", DEPLOY / "lambda" / "build_zip.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_the_lambda_zip_carries_its_metrics_adapter() -> None:
-    text = (DEPLOY / "lambda" / "build_zip.py").read_text(encoding="utf-8")
-    assert '"billing/adapters/metrics/emf.py"' in text
+    assert "billing/adapters/metrics/emf.py" in build_zip_module().BILLING_PARTS
+
+
+def test_the_lambda_trusts_the_certificates_its_package_carries() -> None:
+    build_zip = build_zip_module()
+    expected = build_zip.tls_environment(build_zip.LAMBDA_TASK_ROOT)
+    assert expected == {"SSL_CERT_FILE": "/var/task/aws-trust-anchors.pem",
+                        "AWS_CA_BUNDLE": "/var/task/aws-trust-anchors.pem"}
+    assert {name: lambda_environment().get(name) for name in expected} == expected
 
 
 # --------------------------------------------------------------------------- systemd and CodeDeploy
