@@ -109,6 +109,9 @@ async def worker_throughput(requests: int, users: int) -> dict[str, object]:
     from billing.entrypoints.local_aws import LocalAwsEmulator
     from billing.entrypoints.worker import due_bills_consumer
 
+    from run import reset_database  # bench/run.py: creates the database if needed, drops its tables
+
+    await asyncio.to_thread(reset_database, MYSQL)
     await asyncio.to_thread(upgrade_to_head, MYSQL)
     with LocalAwsEmulator(free_port(), Path(tempfile.mkdtemp()) / "moto.log") as endpoint:
         tag = uuid.uuid4().hex[:8]
