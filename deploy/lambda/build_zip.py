@@ -78,14 +78,6 @@ AWS_ROOT_CAS = frozenset({
 })
 LAMBDA_TASK_ROOT = "/var/task"  # where Lambda unpacks the zip
 
-
-def tls_environment(task_root: str | Path) -> dict[str, str]:
-    """The variables that point OpenSSL (SSL_CERT_FILE: aiohttp's default contexts) and botocore
-    (AWS_CA_BUNDLE: each client's context) at TRUST_ANCHORS in a package unpacked at task_root.
-    messaging.yaml sets them for LAMBDA_TASK_ROOT; the tests and the benchmark for their copy."""
-    path = f"{task_root}/{TRUST_ANCHORS}"
-    return {"SSL_CERT_FILE": path, "AWS_CA_BUNDLE": path}
-
 # What the Lambda runtime is: python3.11 on Amazon Linux 2, x86_64.
 PIP_PLATFORM = ("--platform", "manylinux2014_x86_64", "--implementation", "cp", "--python-version", "3.11")
 
@@ -94,6 +86,14 @@ SKIP_TOP_LEVEL = {"bin"}  # console scripts pip writes for --target installs
 SKIP_SUFFIXES = (".pyc", ".pyo")
 LAMBDA_PYTHON = (3, 11)
 PYC_SUFFIX = f".cpython-{LAMBDA_PYTHON[0]}{LAMBDA_PYTHON[1]}.pyc"
+
+
+def tls_environment(task_root: str | Path) -> dict[str, str]:
+    """The variables that point OpenSSL (SSL_CERT_FILE: aiohttp's default contexts) and botocore
+    (AWS_CA_BUNDLE: each client's context) at TRUST_ANCHORS in a package unpacked at task_root.
+    messaging.yaml sets them for LAMBDA_TASK_ROOT; the tests and the benchmark for their copy."""
+    path = f"{task_root}/{TRUST_ANCHORS}"
+    return {"SSL_CERT_FILE": path, "AWS_CA_BUNDLE": path}
 
 
 def pinned_requirements(pyproject: Path, names: tuple[str, ...]) -> list[str]:

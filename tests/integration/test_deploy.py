@@ -281,7 +281,7 @@ def test_lambda_handler_imports_from_the_zip_alone(lambda_dir: Path) -> None:
     # is not emulated here: a package that needed it would fail this test, as it should.
     probe = textwrap.dedent(
         """
-        import json, sys
+        import gc, json, sys
         import billing.entrypoints.lambda_handler as module
         assert callable(module.handler), "handler is not callable"
         root, stdlib = sys.argv[1], sys.argv[2]
@@ -290,7 +290,6 @@ def test_lambda_handler_imports_from_the_zip_alone(lambda_dir: Path) -> None:
             if getattr(mod, "__file__", None)
             and not mod.__file__.startswith((root, stdlib))
         )
-        import gc
         print(json.dumps({"outside": outside, "modules": sorted(sys.modules), "frozen": gc.get_freeze_count()}))
         """
     )
