@@ -20,14 +20,16 @@ MAX_JSON_BODY = 64 * 1024
 
 
 def create_app(container: Container) -> web.Application:
+    settings = container.settings()
     # Outermost first: observability sees the status problem_middleware settled on.
-    # CORS sits outside the problem middleware so its headers reach error answers too.
-    app = web.Application(middlewares=[in_flight_middleware, observability_middleware, cors_middleware,
-                                       problem_middleware],
+    # CORS sits outside the problem middleware so its headers reach error answers too; without
+    # BILLING_CORS_ORIGINS it would pass every request through, so it is left out (a layer less).
+    cors = [cors_middleware] if settings.cors_origins else []
+    app = web.Application(middlewares=[in_flight_middleware, observability_middleware, *cors, problem_middleware],
                           client_max_size=MAX_JSON_BODY)
-    app.on_response_prepare.append(security_headers)
+    app.on_response_prepare.append(security_headers(settings))
     app[CONTAINER] = container
-    app[SETTINGS] = container.settings()
+    app[SETTINGS] = settings
     app[METRICS] = container.metrics()
     app[SHUTTING_DOWN] = asyncio.Event()
     app[IN_FLIGHT] = InFlight()  # a plain singleton; its UDP endpoint opens with the resources

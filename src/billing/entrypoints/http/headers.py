@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import hdrs, web, web_response
 from aiohttp.typedefs import Handler
 
+from billing.config import Settings
 from billing.entrypoints.http.keys import SETTINGS
 
 SERVER = "billing"  # no product version to look up vulnerabilities by
@@ -19,12 +22,17 @@ CORS_MAX_AGE = "600"
 web_response.SERVER_SOFTWARE = SERVER
 
 
-async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: also reaches answers no middleware sees (static files, Swagger UI)."""
-    response.headers[hdrs.SERVER] = SERVER
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    if request.app[SETTINGS].base_url.startswith("https://"):
-        response.headers[hdrs.STRICT_TRANSPORT_SECURITY] = HSTS
+def security_headers(settings: Settings) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    """An on_response_prepare handler, so it also reaches answers no middleware sees (static files,
+    Swagger UI, streamed downloads). The headers are worked out once, not per response."""
+    headers = {hdrs.SERVER: SERVER, "X-Content-Type-Options": "nosniff"}
+    if settings.base_url.startswith("https://"):
+        headers[hdrs.STRICT_TRANSPORT_SECURITY] = HSTS
+
+    async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers.update(headers)
+
+    return add_security_headers
 
 
 @web.middleware
