@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import os
 import platform
+import runpy
 import socket
 import statistics
 import subprocess
@@ -30,7 +30,6 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
@@ -158,15 +157,6 @@ async def worker_throughput(requests: int, users: int) -> dict[str, object]:
             "messages_per_second": round(requests / elapsed, 1)}
 
 
-def _build_zip() -> Any:
-    """deploy/lambda/build_zip.py (a script) for the Lambda environment it defines."""
-    spec = importlib.util.spec_from_file_location("build_zip", ROOT.parent / "deploy" / "lambda" / "build_zip.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def lambda_cold_start(runs: int = 5) -> dict[str, object]:
     from billing.entrypoints.local_aws import LocalAwsEmulator
 
@@ -197,7 +187,8 @@ print(json.dumps({{"import_ms": (imported - started) * 1000, "total_ms": (done -
     with LocalAwsEmulator(free_port(), Path(tempfile.mkdtemp()) / "moto.log") as endpoint:
         tag = uuid.uuid4().hex[:8]
         # The function's environment as messaging.yaml sets it: TLS trusts the package's AWS roots.
-        env = os.environ | _build_zip().tls_environment(package) | {
+        tls_environment = runpy.run_path(str(ROOT.parent / "deploy" / "lambda" / "build_zip.py"))["tls_environment"]
+        env = os.environ | tls_environment(package) | {
             "AWS_LAMBDA_FUNCTION_NAME": "billing-bench-digest-mailer",  # the runtime sets it
             "BILLING_AWS_ENDPOINT_URL": endpoint, "BILLING_LEDGER_TABLE": f"cold-{tag}",
             "BILLING_MAIL_SENDER": "billing@example.com", "AWS_ACCESS_KEY_ID": "bench",

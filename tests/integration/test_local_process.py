@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -40,7 +41,7 @@ async def test_local_mode_serves_the_api_and_stops_cleanly(tmp_path: Path) -> No
                     pass
                 assert process.poll() is None, process.stderr.read()
                 assert time.monotonic() < deadline, "billing local did not answer within 30 s"
-                time.sleep(0.1)
+                await asyncio.sleep(0.1)  # not time.sleep: the session lives on this loop
             user = {"first_name": "E", "last_name": "Two", "email_address": "e2e@example.com", "password": PASSWORD}
             async with http.post(f"{base}/v1/user", json=user) as response:
                 assert response.status == 201

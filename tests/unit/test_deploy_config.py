@@ -6,14 +6,14 @@ parsed by Settings.from_env, the code the services and the Lambda start with."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
+import runpy
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -358,13 +358,9 @@ def test_both_dead_letter_queues_alarm_above_zero() -> None:
         "Fn::GetAtt": ["DigestFailureQueue", "Arn"]}
 
 
-def build_zip_module() -> ModuleType:
-    """deploy/lambda/build_zip.py, a script rather than a package module, imported for its names."""
-    spec = importlib.util.spec_from_file_location("build_zip", DEPLOY / "lambda" / "build_zip.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def build_zip_module() -> SimpleNamespace:
+    """The names of deploy/lambda/build_zip.py, a script rather than a package module."""
+    return SimpleNamespace(**runpy.run_path(str(DEPLOY / "lambda" / "build_zip.py")))
 
 
 def test_the_lambda_zip_carries_its_metrics_adapter() -> None:

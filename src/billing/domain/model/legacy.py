@@ -139,6 +139,14 @@ def _id(problems: _Problems, field: str, value: object) -> UUID | None:
         return None
 
 
+def _reference(problems: _Problems, field: str, value: object, missing: str) -> UUID | None:
+    """A foreign key of the old schema, which allowed NULL there; `missing` says what an empty one means."""
+    if value is None:
+        problems.add(field, missing)
+        return None
+    return _id(problems, field, value)
+
+
 def _instant(problems: _Problems, field: str, value: object) -> datetime | None:
     """A DATETIME of the old database: naive, in UTC (Sequelize's default timezone)."""
     if not isinstance(value, datetime):
@@ -224,11 +232,7 @@ def bill_from_legacy(row: LegacyBill) -> Bill:
     BillDetails' rules or the bill is refused: ValidationFailed names every problem."""
     problems = _Problems()
     bill_id = _id(problems, "id", row.id)
-    owner_id = None
-    if row.user_id is None:
-        problems.add("UserId", "is empty (the bill has no user)")
-    else:
-        owner_id = _id(problems, "UserId", row.user_id)
+    owner_id = _reference(problems, "UserId", row.user_id, "is empty (the bill has no user)")
     fields: dict[str, object] = {
         "vendor": row.vendor,
         "bill_date": _calendar_date(problems, "bill_date", row.bill_date),
@@ -258,11 +262,7 @@ def attachment_from_legacy(row: LegacyAttachment) -> Attachment:
     number of bytes, an md5 that is not 32 hex digits, a type our API does not accept)."""
     problems = _Problems()
     attachment_id = _id(problems, "id", row.id)
-    bill_id = None
-    if row.bill_id is None:
-        problems.add("BillId", "is empty (the file has no bill)")
-    else:
-        bill_id = _id(problems, "BillId", row.bill_id)
+    bill_id = _reference(problems, "BillId", row.bill_id, "is empty (the file has no bill)")
     if not isinstance(row.file_name, str) or not row.file_name or clean_file_name(row.file_name) != row.file_name:
         problems.add("file_name", "must be a plain file name (no directory part or control characters, 1-255 characters)")
     size = row.size if isinstance(row.size, int) and not isinstance(row.size, bool) else None
