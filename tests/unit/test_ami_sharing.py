@@ -24,6 +24,7 @@ from lark import Token, Tree
 REPO = Path(__file__).resolve().parents[2]
 PACKER_TEMPLATE = REPO / "deploy" / "packer" / "billing.pkr.hcl"
 KEY_TEMPLATE = REPO / "deploy" / "cloudformation" / "ami-key.yaml"
+README = REPO / "deploy" / "README.md"
 
 GOOD_IDS = ["111122223333", "000000000000", "999999999999"]
 BAD_IDS = {
@@ -421,6 +422,16 @@ def test_consumer_accounts_may_launch_through_ec2_only_when_listed() -> None:
             assert condition["StringLike"]["kms:GranteePrincipal"]["Fn::Sub"].endswith(
                 ":role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling")
             assert "RetireGrant" not in condition["ForAllValues:StringEquals"]["kms:GrantOperations"]
+
+
+def test_documented_auto_scaling_grants_are_allowed_by_the_key_policy_when_followed() -> None:
+    (statement,) = [s for s in _statements(consumers=True).values() if "StringLike" in s.get("Condition", {})]
+    allowed = set(statement["Condition"]["ForAllValues:StringEquals"]["kms:GrantOperations"])
+    readme = README.read_text(encoding="utf-8")
+    commands = re.findall(r"aws kms create-grant .*?--operations ([A-Za-z ]+)", readme, re.S)
+    assert len(commands) == 2  # this account's group, and a consumer account's
+    for operations in commands:
+        assert set(operations.split()) == allowed
 
 
 @pytest.mark.parametrize("account", [*GOOD_IDS, *BAD_IDS.values()])
