@@ -89,11 +89,12 @@ source "amazon-ebs" "al2023" {
   ssh_username                              = "ec2-user"
   ami_name                                  = "${var.ami_name_prefix}-${local.build_time}"
   ami_description                           = "billing runtime: AL2023, Python 3.11, CloudWatch and CodeDeploy agents"
+  imds_support                              = "v2.0"
+
   # Launch permission and createVolumePermission for these accounts only: no ami_groups
   # (that would make it public), no organisations.
   ami_users      = var.ami_users
   snapshot_users = var.ami_users
-  imds_support                              = "v2.0"
 
   metadata_options {
     http_endpoint               = "enabled"
@@ -112,12 +113,12 @@ source "amazon-ebs" "al2023" {
     most_recent = true
   }
 
+  # The build volume, hence the AMI's snapshot, is encrypted with the shareable key from the
+  # start; encrypt_boot would add a re-encrypting copy of the finished image, minutes for nothing.
   launch_block_device_mappings {
     device_name           = "/dev/xvda"
     volume_size           = 20
     volume_type           = "gp3"
-    # The build volume, hence the AMI's snapshot, is encrypted with the shareable key from the
-    # start; encrypt_boot would add a re-encrypting copy of the finished image, minutes for nothing.
     encrypted             = true
     kms_key_id            = var.kms_key_id
     delete_on_termination = true
