@@ -13,6 +13,7 @@ from billing.container import Container
 from tests.fakes import (
     FakeClock,
     FakeFileStore,
+    FakeIdempotencyStore,
     FakePasswordHasher,
     FakeQueue,
     FakeReadOnlyUnitOfWork,
@@ -74,6 +75,7 @@ def container_with_fakes(settings: Settings, tables: Tables, clock: FakeClock, h
     container = Container(settings=settings)
     container.uow.override(providers.Factory(FakeUnitOfWork, tables))
     container.read_uow.override(providers.Factory(FakeReadOnlyUnitOfWork, tables))
+    container.idempotency_store.override(providers.Object(FakeIdempotencyStore(tables)))
     container.password_hasher.override(providers.Object(hasher))
     container.clock.override(providers.Object(clock))
     container.file_store.override(providers.Object(file_store))

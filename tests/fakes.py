@@ -26,10 +26,9 @@ from billing.domain.model import (
     ServiceUnavailable,
     User,
 )
-from billing.domain.model.idempotency import IdempotencyEntry, StoredResponse
 from billing.domain.use_cases.views import AttachmentView, BillView
 from billing.entrypoints.http.wire import _default, bill_json
-from billing.ports import BillRow
+from billing.ports import BillRow, HeldKey, KeyClaim
 from billing.domain.model.legacy import (
     CopiedObject,
     LegacyAttachment,
@@ -73,13 +72,26 @@ class FakePasswordHasher:
         return password_hash.startswith("legacy$")
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IdempotencyRow:
+    """A row of the fake idempotency table: a claim, answered once `replay` is set."""
+
+    claim: KeyClaim
+    fingerprint: str | None = None
+    replay: bytes | None = None
+
+    @property
+    def in_flight(self) -> bool:
+        return self.replay is None
+
+
 @dataclass
 class Tables:
     """The committed state every FakeUnitOfWork works against."""
 
     users: dict[UUID, User] = field(default_factory=dict)
     bills: dict[UUID, Bill] = field(default_factory=dict)
-    idempotency: dict[tuple[str, str], IdempotencyEntry] = field(default_factory=dict)
+    idempotency: dict[tuple[str, str], IdempotencyRow] = field(default_factory=dict)
     commits: int = 0
     down: bool = False  # simulate an unreachable database
     fail_attachment_insert: bool = False
@@ -194,29 +206,48 @@ class FakeAttachmentRepository:
         return True
 
 
-class FakeIdempotencyRepository:
-    def __init__(self, entries: dict[tuple[str, str], IdempotencyEntry]) -> None:
-        self._entries = entries
+class FakeIdempotencyStore:
+    """Claims and releases, each committed at once to the tables (as its own transaction)."""
 
-    async def claim(self, entry: IdempotencyEntry, *, abandoned_before: datetime) -> IdempotencyEntry | None:
-        for key, old in list(self._entries.items()):
-            if old.scope == entry.scope and (old.expires_at <= entry.created_at
-                                             or (old.in_flight and old.created_at < abandoned_before)):
-                del self._entries[key]
-        existing = self._entries.get((entry.scope, entry.key_hash))
+    def __init__(self, tables: Tables) -> None:
+        self._tables = tables
+
+    async def claim(self, claim: KeyClaim, *, abandoned_before: datetime) -> HeldKey | None:
+        if self._tables.down:
+            raise ServiceUnavailable("fake database is down")
+        entries = self._tables.idempotency
+        for key, old in list(entries.items()):
+            if old.claim.scope == claim.scope and (old.claim.expires_at <= claim.claimed_at or (
+                    old.in_flight and old.claim.claimed_at < abandoned_before)):
+                del entries[key]
+        existing = entries.get((claim.scope, claim.key_hash))
         if existing is not None:
-            return existing
-        self._entries[(entry.scope, entry.key_hash)] = entry
+            return HeldKey(existing.fingerprint, existing.replay)
+        entries[(claim.scope, claim.key_hash)] = IdempotencyRow(claim=claim)
         return None
 
-    async def complete(self, scope: str, key_hash: str, fingerprint: str, response: StoredResponse) -> None:
-        entry = self._entries[(scope, key_hash)]
-        self._entries[(scope, key_hash)] = dataclasses.replace(entry, fingerprint=fingerprint, response=response)
+    async def release(self, claim: KeyClaim) -> None:
+        if self._tables.down:
+            raise ServiceUnavailable("fake database is down")
+        entry = self._tables.idempotency.get((claim.scope, claim.key_hash))
+        if entry is not None and entry.in_flight and entry.claim == claim:
+            del self._tables.idempotency[(claim.scope, claim.key_hash)]
 
-    async def release(self, scope: str, key_hash: str) -> None:
-        entry = self._entries.get((scope, key_hash))
-        if entry is not None and entry.in_flight:
-            del self._entries[(scope, key_hash)]
+
+class FakeIdempotencyAnswers:
+    """Answers recorded in a unit of work: `pending` until it commits (other rows, claimed or
+    released meanwhile by the store, are left as they are)."""
+
+    def __init__(self, committed: dict[tuple[str, str], IdempotencyRow]) -> None:
+        self._committed = committed
+        self.pending: dict[tuple[str, str], IdempotencyRow] = {}
+
+    async def record(self, claim: KeyClaim, fingerprint: str, replay: bytes) -> bool:
+        entry = self._committed.get((claim.scope, claim.key_hash))
+        if entry is None or not entry.in_flight or entry.claim != claim:
+            return False
+        self.pending[(claim.scope, claim.key_hash)] = dataclasses.replace(entry, fingerprint=fingerprint, replay=replay)
+        return True
 
 
 class FakeUnitOfWork:
@@ -232,8 +263,7 @@ class FakeUnitOfWork:
             raise self._tables.error
         self._users = copy.deepcopy(self._tables.users)
         self._bills = copy.deepcopy(self._tables.bills)
-        self._idempotency = dict(self._tables.idempotency)
-        self.idempotency = FakeIdempotencyRepository(self._idempotency)
+        self.idempotency = FakeIdempotencyAnswers(self._tables.idempotency)
         self.users = FakeUserRepository(self._users)
         self.bills = FakeBillRepository(self._bills)
         self.attachments = FakeAttachmentRepository(self._bills)
@@ -248,14 +278,14 @@ class FakeUnitOfWork:
     async def commit(self) -> None:
         self._tables.users = copy.deepcopy(self._users)
         self._tables.bills = copy.deepcopy(self._bills)
-        self._tables.idempotency = dict(self._idempotency)
+        self._tables.idempotency.update(self.idempotency.pending)
+        self.idempotency.pending = {}
         self._tables.commits += 1
 
     async def rollback(self) -> None:
         self._users = copy.deepcopy(self._tables.users)
         self._bills = copy.deepcopy(self._tables.bills)
-        self._idempotency.clear()
-        self._idempotency.update(self._tables.idempotency)
+        self.idempotency.pending = {}
 
 
 class FakeCallerViews:

@@ -7,6 +7,7 @@ import logging
 import os
 import re
 from collections.abc import Callable, Mapping
+import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urlsplit
@@ -144,6 +145,12 @@ def _origins(raw: str) -> tuple[str, ...]:
     return origins
 
 
+def _secret(raw: str) -> str:
+    if len(raw) < 32:
+        raise ValueError("must be at least 32 characters (for example `openssl rand -hex 32`)")
+    return raw
+
+
 def _seconds(raw: str) -> float:
     value = float(raw)
     if not 0 <= value <= 3600 or value != value:
@@ -192,6 +199,9 @@ class Settings:
     forwarded_hops: int = 0  # proxies in front that append to X-Forwarded-For (the ALB: 1); 0 trusts none
     db_timeout_seconds: float = 1.5  # a database statement or connection attempt slower than this is a 503
     shutdown_drain_seconds: float = 0.0  # on SIGTERM: /readyz is 503 but requests are still accepted this long
+    # The HMAC key of idempotency fingerprints; every instance needs the same. Empty: `billing
+    # serve` makes one for its run (cli.py). Never printed, not even in an error.
+    idempotency_secret: str = dataclasses.field(default="", repr=False, metadata={"secret": True})
 
     @property
     def base_url(self) -> str:
@@ -215,7 +225,8 @@ class Settings:
                 values[field.name] = _PARSERS[field.name](raw.strip())
             except ValueError as exc:
                 reason = str(exc) if not str(exc).startswith("invalid literal") else "must be an integer"
-                raise ConfigError(f"{name}={raw!r}: {reason}") from None
+                shown = f"{name} (value not shown)" if field.metadata.get("secret") else f"{name}={raw!r}"
+                raise ConfigError(f"{shown}: {reason}") from None
         return cls(**values)
 
 
@@ -257,4 +268,5 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "forwarded_hops": _non_negative_int,
     "db_timeout_seconds": _seconds,
     "shutdown_drain_seconds": _seconds,
+    "idempotency_secret": _secret,
 }

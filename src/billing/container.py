@@ -26,6 +26,7 @@ from billing.adapters.metrics.statsd import StatsdMetrics
 from billing.adapters.null_metrics import NullMetrics
 from billing.adapters.security.hasher import Argon2PasswordHasher, CachingPasswordHasher
 from billing.adapters.sql.engine import create_engine, create_read_engine, database_answers, pool_shares
+from billing.adapters.sql.idempotency_store import SqlIdempotencyStore
 from billing.adapters.sql.migrate import upgrade_to_head
 from billing.adapters.sql.unit_of_work import SqlUnitOfWork
 from billing.config import Settings
@@ -42,7 +43,6 @@ from billing.domain.use_cases.import_legacy import ImportLegacyData
 from billing.domain.use_cases.prepare_due_bills_digest import PrepareDueBillsDigest
 from billing.domain.use_cases.register_user import RegisterUser
 from billing.domain.use_cases.request_due_bills_email import RequestDueBillsEmail
-from billing.domain.use_cases.run_idempotently import RunIdempotently
 from billing.domain.use_cases.update_bill import UpdateBill
 from billing.domain.use_cases.update_profile import UpdateProfile
 
@@ -139,6 +139,7 @@ class Container(containers.DeclarativeContainer):
     read_uow = providers.Factory(
         SqlUnitOfWork, read_engine, metrics, settings.provided.db_timeout_seconds, read_only=True
     )
+    idempotency_store = providers.Singleton(SqlIdempotencyStore, uow.provider)
 
     aws_clients = providers.Singleton(
         AwsClients,
@@ -192,7 +193,6 @@ class Container(containers.DeclarativeContainer):
     attach_file = providers.Factory(AttachFile, uow, file_store, clock, settings.provided.max_upload_bytes)
     get_attachment = providers.Factory(GetAttachment, read_uow, file_store)
     delete_attachment = providers.Factory(DeleteAttachment, uow, file_store)
-    run_idempotently = providers.Factory(RunIdempotently, uow, clock)
     request_due_bills_email = providers.Factory(RequestDueBillsEmail, due_queue, clock)
     prepare_due_bills_digest = providers.Factory(
         PrepareDueBillsDigest, uow, email_ledger, digest_publisher, clock, settings.provided.base_url

@@ -10,8 +10,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from billing.config import ConfigError, Settings
-from billing.domain.model.idempotency import ABANDONED_AFTER, RETENTION
 from billing.entrypoints.http.app import create_app
+from billing.entrypoints.http.idempotency import ABANDONED_AFTER, RETENTION
 from tests.conftest import PASSWORD, basic, container_with_fakes
 from tests.fakes import FakeClock, FakeFileStore, FakePasswordHasher, Tables
 from tests.unit.conftest import AUTH, USER
@@ -111,7 +111,7 @@ async def test_entries_expire_after_24_hours_and_abandoned_claims_free_themselve
     [(scope, key_hash)] = [k for k, e in tables.idempotency.items()]
     import dataclasses
     tables.idempotency[(scope, key_hash)] = dataclasses.replace(tables.idempotency[(scope, key_hash)],
-                                                                  response=None, fingerprint=None)
+                                                                  replay=None, fingerprint=None)
     await problem_of(await client.post("/v1/bill", json=BILL, headers=AUTH | key("t")), 409)
     clock.advance(seconds=ABANDONED_AFTER.total_seconds() + 1)
     assert (await client.post("/v1/bill", json=BILL, headers=AUTH | key("t"))).status == 201

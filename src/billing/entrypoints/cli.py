@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import logging
 import os
+import secrets
 import sys
 from collections.abc import Callable, Sequence
 
@@ -121,6 +123,13 @@ def _serve(settings: Settings, *, workers: int = 1) -> int:
         print("billing: BILLING_HTTP_PORT=0 (any free port) cannot be shared by several workers; "
               "use --workers 1 or a fixed port", file=sys.stderr)
         return 2
+    if not settings.idempotency_secret:
+        logging.getLogger("billing.cli").warning(
+            "BILLING_IDEMPOTENCY_SECRET is not set: using a random one for this run; a retry that reaches "
+            "another instance, or comes after a restart, is refused (422) instead of replayed")
+        settings = dataclasses.replace(settings, idempotency_secret=secrets.token_hex(32))
+        # The same for every worker process, however it is started.
+        os.environ["BILLING_IDEMPOTENCY_SECRET"] = settings.idempotency_secret
     return run_http_workers(lambda: _container(settings), workers)
 
 

@@ -2,6 +2,7 @@
 
 from billing.ports.clock import Clock
 from billing.ports.file_store import FileStore
+from billing.ports.idempotency import HeldKey, IdempotencyAnswers, IdempotencyStore, KeyClaim, RecordAnswer
 from billing.ports.legacy import LegacySource
 from billing.ports.messaging import (
     DigestPublisher,
@@ -18,7 +19,6 @@ from billing.ports.unit_of_work import (
     BillRow,
     CallerViews,
     BillRepository,
-    IdempotencyRepository,
     ReadOnlyUnitOfWork,
     UnitOfWork,
     UserRepository,
@@ -34,7 +34,10 @@ __all__ = [
     "DueBillsRequestQueue",
     "EmailLedger",
     "FileStore",
-    "IdempotencyRepository",
+    "HeldKey",
+    "IdempotencyAnswers",
+    "IdempotencyStore",
+    "KeyClaim",
     "InboundMessage",
     "InboundQueue",
     "LegacySource",
@@ -42,6 +45,7 @@ __all__ = [
     "Metrics",
     "PasswordHasher",
     "ReadOnlyUnitOfWork",
+    "RecordAnswer",
     "Tags",
     "UnitOfWork",
     "UserRepository",

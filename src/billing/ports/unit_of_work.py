@@ -7,7 +7,7 @@ from typing import Any, NamedTuple, Protocol, Self
 from uuid import UUID
 
 from billing.domain.model import Attachment, Bill, BillQuery, User
-from billing.domain.model.idempotency import IdempotencyEntry, StoredResponse
+from billing.ports.idempotency import IdempotencyAnswers
 
 
 class UserRepository(Protocol):
@@ -113,25 +113,6 @@ class CallerViews(Protocol):
         ...
 
 
-class IdempotencyRepository(Protocol):
-    """Idempotency entries, one per (scope, key hash)."""
-
-    async def claim(self, entry: IdempotencyEntry, *, abandoned_before: datetime) -> IdempotencyEntry | None:
-        """Store `entry` as in flight and return None: the caller now holds the key. When a live
-        entry already holds it, store nothing and return that entry. Entries of the scope that
-        expired (expires_at <= entry.created_at) and in-flight ones created before
-        `abandoned_before` do not count: they are removed."""
-        ...
-
-    async def complete(self, scope: str, key_hash: str, fingerprint: str, response: StoredResponse) -> None:
-        """Record the answer of the request holding the key."""
-        ...
-
-    async def release(self, scope: str, key_hash: str) -> None:
-        """Forget an in-flight entry (its request failed): the key may be used again."""
-        ...
-
-
 class UnitOfWork(Protocol):
     """One transaction over the repositories.
 
@@ -143,7 +124,7 @@ class UnitOfWork(Protocol):
     users: UserRepository
     bills: BillRepository
     attachments: AttachmentRepository
-    idempotency: IdempotencyRepository
+    idempotency: IdempotencyAnswers
 
     async def __aenter__(self) -> Self: ...
 

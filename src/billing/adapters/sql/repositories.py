@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any, Protocol
+import base64
 import random
+from typing import Any, Protocol
 from datetime import UTC, date, datetime
 from uuid import UUID
 
@@ -16,7 +17,7 @@ from billing.adapters.sql.errors import database_errors
 from billing.adapters.sql.tables import attachments, bills, idempotency_keys, users
 from billing.adapters.sql.types import UTCDateTime, UUIDString
 from billing.domain.model.bill import UNPAID
-from billing.domain.model.idempotency import IdempotencyEntry, StoredResponse
+from billing.domain.model.clock import to_millis
 from billing.domain.model import (
     Attachment,
     Bill,
@@ -28,6 +29,7 @@ from billing.domain.model import (
     User,
 )
 from billing.ports.metrics import DB_DURATION, Metrics
+from billing.ports.idempotency import HeldKey, KeyClaim
 from billing.ports.unit_of_work import BillRow
 
 
@@ -323,44 +325,67 @@ class SqlCallerViews(_Repository):
 
 
 class SqlIdempotencyRepository(_Repository):
+    """The idempotency_keys table: claim and release for the IdempotencyStore (each run in a unit
+    of work of its own), record for IdempotencyAnswers (in the caller's unit of work).
+
+    Columns kept from the table's first release (no migration): `status` only tells an answered
+    entry (ANSWERED) from one in flight (NULL); `body` holds the opaque replay record in base64
+    (aiomysql 0.3.2 cannot bind bytes); `content_type` and `headers` stay NULL. `created_at` is
+    the claim's time, to the millisecond (the column's precision): it tells a claim from a later
+    one on the same key."""
+
+    ANSWERED = 0
     # One claim in this many also purges other scopes' expired entries (index on expires_at); a
     # scope's own expired entries go at each of its claims.
     PURGE_EVERY = 100
 
-    async def claim(self, entry: IdempotencyEntry, *, abandoned_before: datetime) -> IdempotencyEntry | None:
+    async def claim(self, claim: KeyClaim, *, abandoned_before: datetime) -> HeldKey | None:
         t = idempotency_keys
-        await self._execute(sa.delete(t).where(t.c.scope == entry.scope, sa.or_(
-            t.c.expires_at <= entry.created_at, sa.and_(t.c.status.is_(None), t.c.created_at < abandoned_before))))
+        claimed_at = to_millis(claim.claimed_at)
+        await self._execute(_PURGE_SCOPE, {"scope": claim.scope, "now": claimed_at, "abandoned_before": abandoned_before},
+                            operation="idempotency_keys.delete")
         if random.randrange(self.PURGE_EVERY) == 0:
-            await self._execute(sa.delete(t).where(t.c.expires_at <= entry.created_at))
+            await self._execute(sa.delete(t).where(t.c.expires_at <= claimed_at))
         try:
-            await self._execute(t.insert(), {"scope": entry.scope, "key_hash": entry.key_hash,
-                                             "created_at": entry.created_at, "expires_at": entry.expires_at})
+            await self._execute(_INSERT_KEY, {"scope": claim.scope, "key_hash": claim.key_hash, "created_at": claimed_at,
+                                              "expires_at": claim.expires_at}, operation="idempotency_keys.insert")
             return None
         except sa.exc.IntegrityError:
             pass
-        row = (await self._execute(sa.select(t).where(t.c.scope == entry.scope, t.c.key_hash == entry.key_hash))).first()
-        if row is None:  # released meanwhile: report it as in flight; the client's retry will claim it
-            return IdempotencyEntry(scope=entry.scope, key_hash=entry.key_hash, created_at=entry.created_at,
-                                    expires_at=entry.expires_at)
-        response = None
-        if row.status is not None:
-            response = StoredResponse(int(row.status), row.content_type, tuple(tuple(h) for h in row.headers or ()),
-                                      row.body.encode())
-        return IdempotencyEntry(scope=row.scope, key_hash=row.key_hash, created_at=row.created_at,
-                                expires_at=row.expires_at, fingerprint=row.fingerprint, response=response)
+        row = (await self._execute(_KEY, {"scope": claim.scope, "key_hash": claim.key_hash},
+                                   operation="idempotency_keys.select")).first()
+        if row is None or row.status is None:  # (None: released meanwhile; the client's retry will claim it)
+            return HeldKey(None, None)
+        if row.status != self.ANSWERED:
+            # Answered by a release before opaque records: it cannot be replayed, and an empty
+            # fingerprint matches no request, so the key is refused rather than run again.
+            return HeldKey("", b"")
+        return HeldKey(row.fingerprint, base64.b64decode(row.body))
 
-    async def complete(self, scope: str, key_hash: str, fingerprint: str, response: StoredResponse) -> None:
-        t = idempotency_keys
-        await self._execute(t.update().where(t.c.scope == scope, t.c.key_hash == key_hash).values(
-            fingerprint=fingerprint, status=response.status, content_type=response.content_type,
-            headers=[list(h) for h in response.headers], body=response.body.decode()))
+    async def record(self, claim: KeyClaim, fingerprint: str, replay: bytes) -> bool:
+        result = await self._execute(_ANSWER, {
+            "scope": claim.scope, "key_hash": claim.key_hash, "claimed_at": to_millis(claim.claimed_at),
+            "fingerprint": fingerprint, "status": self.ANSWERED, "body": base64.b64encode(replay).decode("ascii")},
+            operation="idempotency_keys.update")
+        return bool(result.rowcount == 1)
 
-    async def release(self, scope: str, key_hash: str) -> None:
-        t = idempotency_keys
-        await self._execute(sa.delete(t).where(t.c.scope == scope, t.c.key_hash == key_hash, t.c.status.is_(None)))
+    async def release(self, claim: KeyClaim) -> None:
+        await self._execute(_RELEASE, {"scope": claim.scope, "key_hash": claim.key_hash,
+                                       "claimed_at": to_millis(claim.claimed_at)}, operation="idempotency_keys.delete")
 
 
+_KEYS = idempotency_keys.c
+_PURGE_SCOPE = sa.delete(idempotency_keys).where(_KEYS.scope == sa.bindparam("scope"), sa.or_(
+    _KEYS.expires_at <= sa.bindparam("now"),
+    sa.and_(_KEYS.status.is_(None), _KEYS.created_at < sa.bindparam("abandoned_before"))))
+_INSERT_KEY = idempotency_keys.insert()
+_KEY = sa.select(_KEYS.status, _KEYS.fingerprint, _KEYS.body).where(
+    _KEYS.scope == sa.bindparam("scope"), _KEYS.key_hash == sa.bindparam("key_hash"))
+_THIS_CLAIM = (_KEYS.scope == sa.bindparam("scope"), _KEYS.key_hash == sa.bindparam("key_hash"),
+               _KEYS.status.is_(None), _KEYS.created_at == sa.bindparam("claimed_at"))
+_ANSWER = idempotency_keys.update().where(*_THIS_CLAIM).values(
+    fingerprint=sa.bindparam("fingerprint"), status=sa.bindparam("status"), body=sa.bindparam("body"))
+_RELEASE = sa.delete(idempotency_keys).where(*_THIS_CLAIM)
 _INSERT_BILL = bills.insert()
 _INSERT_USER = users.insert()
 

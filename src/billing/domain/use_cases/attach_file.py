@@ -16,7 +16,7 @@ from billing.domain.model import (
 )
 from billing.domain.model.attachment import SNIFF_BYTES, clean_file_name, object_key, sniff_mime_type
 from billing.domain.model.clock import to_millis
-from billing.ports import Clock, FileStore, UnitOfWork
+from billing.ports import Clock, FileStore, RecordAnswer, UnitOfWork
 from billing.domain.use_cases.views import AttachmentView, attachment_view
 
 
@@ -26,6 +26,7 @@ class AttachFileCommand:
     bill_id: UUID
     file_name: str | None
     chunks: AsyncIterator[bytes]  # the upload as it arrives; never buffered whole
+    record_answer: RecordAnswer[AttachmentView] | None = None  # runs in the transaction, with the result
 
 
 class _Measured:
@@ -59,8 +60,8 @@ class AttachFile:
     Checks the bill (NotFound) and that it has no attachment yet (ValidationFailed), judges the
     type by the first bytes (UnsupportedFileType), streams the bytes to the FileStore under a
     key the server chooses while enforcing the size limit (FileTooLarge), then records the
-    metadata. If recording fails, the stored object is deleted: neither an orphan row nor a
-    dangling object is left.
+    metadata, and whatever `record_answer` records, in one transaction. If that fails, the
+    stored object is deleted: neither an orphan row nor a dangling object is left.
     """
 
     def __init__(self, uow: UnitOfWork, store: FileStore, clock: Clock, max_bytes: int) -> None:
@@ -98,17 +99,20 @@ class AttachFile:
             upload_date=to_millis(self._clock.now()),
         )
         try:
+            view = await attachment_view(attachment, self._store)
             async with self._uow as uow:
                 if await uow.bills.get(command.owner_id, command.bill_id) is None:
                     raise NotFound()  # deleted while we uploaded
                 await uow.attachments.add(attachment)
+                if command.record_answer is not None:
+                    await command.record_answer(uow.idempotency, view)
                 await uow.commit()
         except BaseException as exc:
             await self._store.delete(key)  # compensate: the object must not outlive a failed insert
             if isinstance(exc, Conflict):
                 raise _already_attached() from None
             raise
-        return await attachment_view(attachment, self._store)
+        return view
 
 
 def _already_attached() -> ValidationFailed:

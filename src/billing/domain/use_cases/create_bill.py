@@ -6,17 +6,20 @@ from uuid import UUID, uuid4
 
 from billing.domain.model import Bill, BillDetails
 from billing.domain.model.clock import to_millis
-from billing.ports import Clock, UnitOfWork
+from billing.ports import Clock, RecordAnswer, UnitOfWork
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CreateBillCommand:
     owner_id: UUID
     fields: Mapping[str, object]
+    record_answer: RecordAnswer[Bill] | None = None  # runs in the transaction, with the new bill
 
 
 class CreateBill:
-    """Record a new bill for its owner. Raises ValidationFailed listing every bad field."""
+    """Record a new bill for its owner. Raises ValidationFailed listing every bad field.
+
+    One transaction: the bill, and whatever `record_answer` records, commit together."""
 
     def __init__(self, uow: UnitOfWork, clock: Clock) -> None:
         self._uow = uow
@@ -28,5 +31,7 @@ class CreateBill:
         bill = Bill(id=uuid4(), owner_id=command.owner_id, created_ts=now, updated_ts=now, details=details)
         async with self._uow as uow:
             await uow.bills.add(bill)
+            if command.record_answer is not None:
+                await command.record_answer(uow.idempotency, bill)
             await uow.commit()
         return bill

@@ -6,16 +6,19 @@ from uuid import uuid4
 
 from billing.domain.model import EmailAlreadyRegistered, FieldError, Registration, User, ValidationFailed
 from billing.domain.model.clock import to_millis
-from billing.ports import Clock, PasswordHasher, UnitOfWork
+from billing.ports import Clock, PasswordHasher, RecordAnswer, UnitOfWork
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RegisterUserCommand:
     fields: Mapping[str, object]  # as the client sent them; validated here
+    record_answer: RecordAnswer[User] | None = None  # runs in the transaction, with the new user
 
 
 class RegisterUser:
-    """Create an account. Raises ValidationFailed for bad fields or an email already in use."""
+    """Create an account. Raises ValidationFailed for bad fields or an email already in use.
+
+    The user, and whatever `record_answer` records, commit in one transaction."""
 
     def __init__(self, uow: UnitOfWork, hasher: PasswordHasher, clock: Clock) -> None:
         self._uow = uow
@@ -45,5 +48,7 @@ class RegisterUser:
                 await uow.users.add(user)  # the unique index settles a concurrent duplicate
             except EmailAlreadyRegistered:
                 raise taken from None
+            if command.record_answer is not None:
+                await command.record_answer(uow.idempotency, user)
             await uow.commit()
         return user

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -10,6 +11,7 @@ from aiohttp import web
 from billing.container import Container
 from billing.entrypoints.http import attachments, bills, ops, users
 from billing.entrypoints.http.headers import cors_middleware, security_headers
+from billing.entrypoints.http.idempotency import FINGERPRINTS, Fingerprints
 from billing.entrypoints.http.keys import CONTAINER, IN_FLIGHT, METRICS, SETTINGS, SHUTTING_DOWN
 from billing.entrypoints.http.lifecycle import InFlight, in_flight_middleware
 from billing.entrypoints.http.observability import observability_middleware
@@ -33,6 +35,9 @@ def create_app(container: Container) -> web.Application:
     app[METRICS] = container.metrics()
     app[SHUTTING_DOWN] = asyncio.Event()
     app[IN_FLIGHT] = InFlight()  # a plain singleton; its UDP endpoint opens with the resources
+    # `billing serve` and `billing local` always pass a secret (cli.py); an app built without one
+    # (tests, embedding) gets its own, so its fingerprints are never unkeyed.
+    app[FINGERPRINTS] = Fingerprints(settings.idempotency_secret or secrets.token_hex(32))
     app.add_routes(users.routes)
     app.add_routes(bills.routes)
     app.add_routes(attachments.routes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import AsyncIterator
 
@@ -11,12 +12,14 @@ from aiohttp.http_exceptions import HttpProcessingError
 from billing.domain.model import FieldError, FileTooLarge, User, ValidationFailed
 from billing.domain.use_cases.attach_file import AttachFileCommand
 from billing.domain.use_cases.get_attachment import AttachmentCommand
-from billing.domain.model.idempotency import user_scope
-from billing.entrypoints.http.auth import authenticated
-from billing.entrypoints.http.idempotency import idempotent_upload
+from billing.domain.use_cases.views import AttachmentView
+from billing.domain.model.attachment import clean_file_name
+from billing.entrypoints.http.auth import AuthenticatedHandler, authenticated
+from billing.entrypoints.http.idempotency import Fingerprints, idempotent, user_scope
 from billing.entrypoints.http.keys import CONTAINER, SETTINGS
 from billing.entrypoints.http.paths import path_uuid
 from billing.entrypoints.http.wire import attachment_json, json_response
+from billing.ports import RecordAnswer
 
 routes = web.RouteTableDef()
 FIELD = "attachment"
@@ -63,34 +66,53 @@ async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
         yield chunk
 
 
+def _attached(view: AttachmentView) -> web.Response:
+    location = f"/v1/bill/{view.attachment.bill_id}/file/{view.attachment.id}"
+    return json_response(attachment_json(view), status=201, headers={"Location": location})
+
+
+def _stored_file(request: web.Request, view: AttachmentView, fingerprints: Fingerprints) -> str:
+    """The first request's fingerprint: the file's name and the digest taken while it was stored."""
+    return fingerprints.of(request, view.attachment.file_name.encode(), view.attachment.sha256.encode())
+
+
+async def _retried_file(request: web.Request, fingerprints: Fingerprints) -> str:
+    """A retry's fingerprint: its file through SHA-256 only, never to storage (nor past the limit)."""
+    limit = request.app[SETTINGS].max_upload_bytes
+    part = await _file_part(request)
+    sha256, size = hashlib.sha256(), 0
+    async for chunk in _chunks(part):
+        size += len(chunk)
+        if size > limit:
+            raise FileTooLarge(limit)
+        sha256.update(chunk)
+    return fingerprints.of(request, clean_file_name(part.filename).encode(), sha256.hexdigest().encode())
+
+
+def _refused_early(handler: AuthenticatedHandler) -> AuthenticatedHandler:
+    """A bad bill id (404) or a declared size over the limit (413) is refused before a byte is
+    read, and before an Idempotency-Key is claimed."""
+
+    @functools.wraps(handler)
+    async def wrapper(request: web.Request, user: User) -> web.StreamResponse:
+        path_uuid(request, "id")
+        limit = request.app[SETTINGS].max_upload_bytes
+        if request.content_length is not None and request.content_length > limit + MULTIPART_OVERHEAD:
+            raise FileTooLarge(limit)
+        return await handler(request, user)
+
+    return wrapper
+
+
 @routes.post("/v1/bill/{id}/file")
 @authenticated
-async def upload(request: web.Request, user: User) -> web.StreamResponse:
-    bill_id = path_uuid(request, "id")
-    limit = request.app[SETTINGS].max_upload_bytes
-    if request.content_length is not None and request.content_length > limit + MULTIPART_OVERHEAD:
-        raise FileTooLarge(limit)  # refuse before reading a byte
-
-    async def handle() -> tuple[web.Response, str, str]:
-        part = await _file_part(request)
-        command = AttachFileCommand(owner_id=user.id, bill_id=bill_id, file_name=part.filename, chunks=_chunks(part))
-        view = await request.app[CONTAINER].attach_file().execute(command)
-        location = f"/v1/bill/{bill_id}/file/{view.attachment.id}"
-        response = json_response(attachment_json(view), status=201, headers={"Location": location})
-        return response, part.filename or "", view.attachment.sha256
-
-    async def content_digest() -> tuple[str, str]:
-        """A retry's file: through SHA-256 only, never to storage (and never past the limit)."""
-        part = await _file_part(request)
-        sha256, size = hashlib.sha256(), 0
-        async for chunk in _chunks(part):
-            size += len(chunk)
-            if size > limit:
-                raise FileTooLarge(limit)
-            sha256.update(chunk)
-        return part.filename or "", sha256.hexdigest()
-
-    return await idempotent_upload(request, user_scope(user.id), handle, content_digest)
+@_refused_early
+@idempotent(lambda user: user_scope(user.id), _attached, fingerprint=_retried_file, fingerprint_of_result=_stored_file)
+async def upload(request: web.Request, record: RecordAnswer[AttachmentView] | None, user: User) -> AttachmentView:
+    part = await _file_part(request)
+    command = AttachFileCommand(owner_id=user.id, bill_id=path_uuid(request, "id"), file_name=part.filename,
+                                chunks=_chunks(part), record_answer=record)
+    return await request.app[CONTAINER].attach_file().execute(command)
 
 
 def _command(request: web.Request, user: User) -> AttachmentCommand:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from billing.domain.model import BillQuery, NotFound, User
+from billing.domain.model import Bill, BillQuery, NotFound, User
 from billing.domain.model.bill import parse_days
 from billing.domain.use_cases.create_bill import CreateBillCommand
 from billing.domain.use_cases.delete_bill import DeleteBillCommand
@@ -13,25 +13,27 @@ from billing.domain.use_cases.list_own_bills import ListOwnBillsCommand
 from billing.domain.use_cases.request_due_bills_email import RequestDueBillsEmailCommand
 from billing.domain.use_cases.update_bill import UpdateBillCommand
 from billing.domain.use_cases.views import BillView
-from billing.domain.model.idempotency import user_scope
 from billing.entrypoints.http.auth import authenticated, caller_input, signed_in
-from billing.entrypoints.http.idempotency import idempotent_json
+from billing.entrypoints.http.idempotency import idempotent, user_scope
 from billing.entrypoints.http.keys import CONTAINER, SETTINGS
 from billing.entrypoints.http.paths import path_uuid
 from billing.entrypoints.http.wire import bill_json, json_response, read_json_object
+from billing.ports import RecordAnswer
 
 routes = web.RouteTableDef()
 
 
+def _created(bill: Bill) -> web.Response:
+    return json_response(bill_json(BillView(bill, None)), status=201, headers={"Location": f"/v1/bill/{bill.id}"})
+
+
 @routes.post("/v1/bill")
 @authenticated
-async def create_bill(request: web.Request, user: User) -> web.StreamResponse:
-    async def handle() -> web.Response:
-        fields = await read_json_object(request)
-        bill = await request.app[CONTAINER].create_bill().execute(CreateBillCommand(owner_id=user.id, fields=fields))
-        return json_response(bill_json(BillView(bill, None)), status=201, headers={"Location": f"/v1/bill/{bill.id}"})
-
-    return await idempotent_json(request, user_scope(user.id), handle)
+@idempotent(lambda user: user_scope(user.id), _created)
+async def create_bill(request: web.Request, record: RecordAnswer[Bill] | None, user: User) -> Bill:
+    fields = await read_json_object(request)
+    command = CreateBillCommand(owner_id=user.id, fields=fields, record_answer=record)
+    return await request.app[CONTAINER].create_bill().execute(command)
 
 
 @routes.get("/v1/bills")

@@ -19,7 +19,6 @@ from billing.domain.model import (
     ValidationFailed,
 )
 from billing.domain.model.login_throttle import TooManyAttempts
-from billing.domain.model.idempotency import IdempotencyKeyInFlight, IdempotencyKeyReused
 from billing.entrypoints.http.wire import json_response
 
 PROBLEM = "application/problem+json"
@@ -55,11 +54,6 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return problem(415, "Only PDF, PNG and JPEG files are accepted (judged by their content).")
     except TooManyAttempts as exc:
         return problem(429, "Too many failed sign-ins; retry later.", headers={"Retry-After": str(exc.retry_after)})
-    except IdempotencyKeyInFlight:
-        return problem(409, "A request with this Idempotency-Key is still in progress; retry later.",
-                       headers={"Retry-After": "1"})
-    except IdempotencyKeyReused:
-        return problem(422, "This Idempotency-Key was already used for a different request.")
     except Conflict as exc:
         return problem(409, str(exc) or "The request conflicts with the resource's state.")
     except ServiceUnavailable as exc:
