@@ -44,3 +44,33 @@ def test_domain_never_reads_the_clock() -> None:
     offenders = [str(p.relative_to(SRC)) for p in (SRC / "domain").rglob("*.py")
                  if any(s in p.read_text(encoding="utf-8") for s in ("datetime.now(", "utcnow(", "date.today("))]
     assert offenders == []
+
+
+def _identifiers(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            names.add(node.attr)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("Idempotent"):
+            names.add(node.value)
+    return names
+
+
+def test_the_core_names_no_http_thing() -> None:
+    """Headers and responses are the HTTP layer's (idempotency's replay record included)."""
+    def http_like(name: str) -> bool:
+        return any(w in name.lower() for w in ("header", "response", "idempotent"))
+
+    offenders = {
+        str(path.relative_to(SRC)): sorted(filter(http_like, _identifiers(path)))
+        for folder in ("domain", "ports")
+        for path in (SRC / folder).rglob("*.py")
+        if any(map(http_like, _identifiers(path)))
+    }
+    assert offenders == {}

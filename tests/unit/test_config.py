@@ -27,3 +27,15 @@ def test_bad_value_named_in_one_line(name: str, value: str) -> None:
     with pytest.raises(ConfigError) as exc:
         Settings.from_env({name: value})
     assert str(exc.value).startswith(f"{name}=") and "\n" not in str(exc.value)
+
+
+def test_a_short_idempotency_secret_is_refused_without_showing_it() -> None:
+    with pytest.raises(ConfigError) as exc:
+        Settings.from_env({"BILLING_IDEMPOTENCY_SECRET": "tooshort-but-private"})
+    assert str(exc.value).startswith("BILLING_IDEMPOTENCY_SECRET") and "tooshort-but-private" not in str(exc.value)
+
+
+def test_the_idempotency_secret_is_read_and_never_in_the_settings_repr() -> None:
+    secret = "k" * 40
+    settings = Settings.from_env({"BILLING_IDEMPOTENCY_SECRET": secret})
+    assert settings.idempotency_secret == secret and secret not in repr(settings)

@@ -9,7 +9,10 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
+from dependency_injector import providers
+
 from billing.config import ConfigError, Settings
+from billing.domain.use_cases.create_bill import CreateBill
 from billing.entrypoints.http.app import create_app
 from billing.entrypoints.http.idempotency import ABANDONED_AFTER, RETENTION
 from tests.conftest import PASSWORD, basic, container_with_fakes
@@ -88,7 +91,6 @@ async def test_concurrent_duplicate_in_flight_is_409(client, user, tables, fake_
             await gate.wait()
             return await real.execute(command)
 
-    from dependency_injector import providers
     fake_container.create_bill.override(providers.Factory(Slow))
     first = asyncio.create_task(client.post("/v1/bill", json=BILL, headers=AUTH | key("c")))
     while not tables.idempotency:
@@ -135,6 +137,48 @@ async def test_registration_replays_and_refuses_another_body(client, tables) -> 
     other = USER | {"email_address": "someone@example.com"}
     await problem_of(await client.post("/v1/user", json=other, headers=key("reg")), 422)
     assert len(tables.users) == 1
+
+
+async def test_a_request_whose_claim_was_taken_over_writes_nothing_and_is_409(client, user, tables, clock,
+                                                                            fake_container) -> None:
+    gate, calls = asyncio.Event(), []
+
+    class FirstIsSlow:
+        async def execute(self, command):  # type: ignore[no-untyped-def]
+            calls.append(command)
+            if len(calls) == 1:
+                await gate.wait()
+            return await CreateBill(fake_container.uow(), fake_container.clock()).execute(command)
+
+    fake_container.create_bill.override(providers.Factory(FirstIsSlow))
+    first = asyncio.create_task(client.post("/v1/bill", json=BILL, headers=AUTH | key("s")))
+    while not calls:
+        await asyncio.sleep(0.01)
+    clock.advance(seconds=ABANDONED_AFTER.total_seconds() + 1)  # the first looks abandoned now
+    second = await client.post("/v1/bill", json=BILL, headers=AUTH | key("s"))
+    assert second.status == 201 and "Idempotent-Replayed" not in second.headers
+    gate.set()
+    late = await first
+    await problem_of(late, 409)
+    assert late.headers["Retry-After"]
+    assert [str(b) for b in tables.bills] == [(await second.json())["id"]]
+    again = await client.post("/v1/bill", json=BILL, headers=AUTH | key("s"))
+    assert again.headers["Idempotent-Replayed"] == "true" and await again.read() == await second.read()
+
+
+async def test_unkeyed_posts_never_reach_the_idempotency_store(client, user, tables, fake_container) -> None:
+    class Unreachable:
+        async def claim(self, *args: object, **kwargs: object) -> None:
+            raise AssertionError("an unkeyed request claimed a key")
+
+        release = claim
+
+    fake_container.idempotency_store.override(providers.Object(Unreachable()))
+    bill = await client.post("/v1/bill", json=BILL, headers=AUTH)
+    assert bill.status == 201
+    assert (await client.post("/v1/user", json=USER | {"email_address": "other@example.com"})).status == 201
+    upload = await client.post(f"/v1/bill/{(await bill.json())['id']}/file", data=form(PDF), headers=AUTH)
+    assert upload.status == 201, await upload.text()
 
 
 async def test_upload_replays_by_content_and_refuses_other_content(client, user, file_store, tables) -> None:

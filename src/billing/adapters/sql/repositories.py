@@ -342,8 +342,8 @@ class SqlIdempotencyRepository(_Repository):
     async def claim(self, claim: KeyClaim, *, abandoned_before: datetime) -> HeldKey | None:
         t = idempotency_keys
         claimed_at = to_millis(claim.claimed_at)
-        await self._execute(_PURGE_SCOPE, {"scope": claim.scope, "now": claimed_at, "abandoned_before": abandoned_before},
-                            operation="idempotency_keys.delete")
+        await self._execute(_PURGE_SCOPE, {"b_scope": claim.scope, "b_now": claimed_at,
+                                           "b_abandoned_before": abandoned_before}, operation="idempotency_keys.delete")
         if random.randrange(self.PURGE_EVERY) == 0:
             await self._execute(sa.delete(t).where(t.c.expires_at <= claimed_at))
         try:
@@ -352,7 +352,7 @@ class SqlIdempotencyRepository(_Repository):
             return None
         except sa.exc.IntegrityError:
             pass
-        row = (await self._execute(_KEY, {"scope": claim.scope, "key_hash": claim.key_hash},
+        row = (await self._execute(_KEY, {"b_scope": claim.scope, "b_key_hash": claim.key_hash},
                                    operation="idempotency_keys.select")).first()
         if row is None or row.status is None:  # (None: released meanwhile; the client's retry will claim it)
             return HeldKey(None, None)
@@ -364,28 +364,31 @@ class SqlIdempotencyRepository(_Repository):
 
     async def record(self, claim: KeyClaim, fingerprint: str, replay: bytes) -> bool:
         result = await self._execute(_ANSWER, {
-            "scope": claim.scope, "key_hash": claim.key_hash, "claimed_at": to_millis(claim.claimed_at),
-            "fingerprint": fingerprint, "status": self.ANSWERED, "body": base64.b64encode(replay).decode("ascii")},
+            "b_scope": claim.scope, "b_key_hash": claim.key_hash, "b_claimed_at": to_millis(claim.claimed_at),
+            "b_fingerprint": fingerprint, "b_status": self.ANSWERED, "b_body": base64.b64encode(replay).decode("ascii")},
             operation="idempotency_keys.update")
         return bool(result.rowcount == 1)
 
     async def release(self, claim: KeyClaim) -> None:
-        await self._execute(_RELEASE, {"scope": claim.scope, "key_hash": claim.key_hash,
-                                       "claimed_at": to_millis(claim.claimed_at)}, operation="idempotency_keys.delete")
+        await self._execute(_RELEASE, {"b_scope": claim.scope, "b_key_hash": claim.key_hash,
+                                       "b_claimed_at": to_millis(claim.claimed_at)}, operation="idempotency_keys.delete")
 
 
 _KEYS = idempotency_keys.c
-_PURGE_SCOPE = sa.delete(idempotency_keys).where(_KEYS.scope == sa.bindparam("scope"), sa.or_(
-    _KEYS.expires_at <= sa.bindparam("now"),
-    sa.and_(_KEYS.status.is_(None), _KEYS.created_at < sa.bindparam("abandoned_before"))))
+_PURGE_SCOPE = sa.delete(idempotency_keys).where(_KEYS.scope == sa.bindparam("b_scope"), sa.or_(
+    _KEYS.expires_at <= sa.bindparam("b_now"),
+    sa.and_(_KEYS.status.is_(None), _KEYS.created_at < sa.bindparam("b_abandoned_before"))))
 _INSERT_KEY = idempotency_keys.insert()
 _KEY = sa.select(_KEYS.status, _KEYS.fingerprint, _KEYS.body).where(
-    _KEYS.scope == sa.bindparam("scope"), _KEYS.key_hash == sa.bindparam("key_hash"))
-_THIS_CLAIM = (_KEYS.scope == sa.bindparam("scope"), _KEYS.key_hash == sa.bindparam("key_hash"),
-               _KEYS.status.is_(None), _KEYS.created_at == sa.bindparam("claimed_at"))
+    _KEYS.scope == sa.bindparam("b_scope"), _KEYS.key_hash == sa.bindparam("b_key_hash"))
+# (bind names differ from the column names: SQLAlchemy reserves those in an UPDATE's SET)
+_THIS_CLAIM = (_KEYS.scope == sa.bindparam("b_scope"), _KEYS.key_hash == sa.bindparam("b_key_hash"),
+               _KEYS.status.is_(None), _KEYS.created_at == sa.bindparam("b_claimed_at"))
 _ANSWER = idempotency_keys.update().where(*_THIS_CLAIM).values(
-    fingerprint=sa.bindparam("fingerprint"), status=sa.bindparam("status"), body=sa.bindparam("body"))
+    fingerprint=sa.bindparam("b_fingerprint"), status=sa.bindparam("b_status"), body=sa.bindparam("b_body"))
 _RELEASE = sa.delete(idempotency_keys).where(*_THIS_CLAIM)
+
+
 _INSERT_BILL = bills.insert()
 _INSERT_USER = users.insert()
 

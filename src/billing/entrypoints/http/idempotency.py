@@ -108,7 +108,7 @@ def idempotent(scope: Callable[P, str], respond: Callable[[R], web.Response], *,
 
     def decorate(handler: Handler[R, P]) -> Wrapped[P]:
         @functools.wraps(handler)
-        async def wrapper(request: web.Request, *args: P.args, **kwargs: P.kwargs) -> web.StreamResponse:
+        async def wrapper(request: web.Request, /, *args: P.args, **kwargs: P.kwargs) -> web.StreamResponse:
             raw_key = request.headers.get(HEADER)
             if raw_key is None:
                 return respond(await handler(request, None, *args, **kwargs))
