@@ -1,10 +1,12 @@
-"""Render BILLING_DATABASE_URL from the RDS-managed Secrets Manager secret into a systemd env file.
+"""Render the service's secrets from Secrets Manager into a systemd env file.
 
-Run by billing-secrets.service (as root, with /etc/billing/bootstrap.env in the environment:
-DB_SECRET_ARN, DB_HOST, DB_PORT, DB_NAME, AWS_DEFAULT_REGION). The file goes to /run (tmpfs), is
-written atomically with mode 0600 and handed to the service user. When the content changed
-since the last run (RDS rotated the password), the given units are restarted (try-restart).
-Nothing is ever printed that contains the password.
+BILLING_DATABASE_URL from the RDS-managed secret, and BILLING_IDEMPOTENCY_SECRET (the HMAC key of
+idempotency fingerprints) from its own secret. Run by billing-secrets.service (as root, with
+/etc/billing/bootstrap.env in the environment: DB_SECRET_ARN, DB_HOST, DB_PORT, DB_NAME,
+IDEMPOTENCY_SECRET_ARN, AWS_DEFAULT_REGION). The file goes to /run (tmpfs), is written atomically
+with mode 0600 and handed to the service user. When the content changed since the last run (RDS
+rotated the password), the given units are restarted (try-restart). Nothing is ever printed that
+contains a secret.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import pwd
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import boto3
 from sqlalchemy.engine import URL
@@ -39,6 +43,18 @@ def env_line(name: str, value: str) -> str:
     """One systemd EnvironmentFile assignment; double quotes with its backslash escapes."""
     escaped = "".join("\\" + ch if ch in '\\"$`' else ch for ch in value)
     return f'{name}="{escaped}"\n'
+
+
+def render(client: Any, environ: Mapping[str, str]) -> str:
+    """The env file's content; `client` is a Secrets Manager client."""
+    secret = json.loads(client.get_secret_value(SecretId=environ["DB_SECRET_ARN"])["SecretString"])
+    url = database_url(secret, environ["DB_HOST"], environ["DB_PORT"], environ["DB_NAME"])
+    content = env_line("BILLING_DATABASE_URL", url)
+    # Absent from a bootstrap.env written before the secret existed: the service then makes one per run.
+    if environ.get("IDEMPOTENCY_SECRET_ARN"):
+        key = client.get_secret_value(SecretId=environ["IDEMPOTENCY_SECRET_ARN"])["SecretString"]
+        content += env_line("BILLING_IDEMPOTENCY_SECRET", key)
+    return content
 
 
 def write_private(path: Path, content: str, owner: str) -> bool:
@@ -71,10 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     existed = args.output.exists()
-    client = boto3.client("secretsmanager")
-    secret = json.loads(client.get_secret_value(SecretId=os.environ["DB_SECRET_ARN"])["SecretString"])
-    url = database_url(secret, os.environ["DB_HOST"], os.environ["DB_PORT"], os.environ["DB_NAME"])
-    changed = write_private(args.output, env_line("BILLING_DATABASE_URL", url), args.owner)
+    changed = write_private(args.output, render(boto3.client("secretsmanager"), os.environ), args.owner)
     print(f"{args.output}: {'updated' if changed else 'unchanged'}")
     if changed and existed and args.restart_on_change:
         subprocess.run(["systemctl", "try-restart", *args.restart_on_change], check=True)

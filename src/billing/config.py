@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import os
 import re
 from collections.abc import Callable, Mapping
-import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urlsplit

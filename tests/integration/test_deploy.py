@@ -209,6 +209,25 @@ def test_rendered_database_url_keeps_any_password_intact() -> None:
     assert unescaped == url
 
 
+def test_rendered_secrets_carry_the_idempotency_key_from_its_own_secret(aws_endpoint: str) -> None:
+    import boto3
+
+    from billing.config import Settings
+
+    render = _render_secrets_module()
+    client = boto3.client("secretsmanager", endpoint_url=aws_endpoint, region_name="us-east-1")
+    suffix = os.urandom(4).hex()
+    database = client.create_secret(Name=f"db-{suffix}", SecretString=json.dumps(
+        {"username": "billing_app", "password": "pw"}))["ARN"]
+    key = client.create_secret(Name=f"idempotency-{suffix}", SecretString="k" * 64)["ARN"]
+    environ = {"DB_SECRET_ARN": database, "DB_HOST": "db.internal", "DB_PORT": "3306", "DB_NAME": "billing"}
+    assert "BILLING_IDEMPOTENCY_SECRET" not in render.render(client, environ)  # an older bootstrap.env
+    lines = render.render(client, environ | {"IDEMPOTENCY_SECRET_ARN": key}).splitlines()
+    values = {line.split("=", 1)[0]: line.split("=", 1)[1].strip('"') for line in lines}
+    assert set(values) == {"BILLING_DATABASE_URL", "BILLING_IDEMPOTENCY_SECRET"}
+    assert Settings.from_env(values).idempotency_secret == "k" * 64
+
+
 def test_packer_template_is_valid_hcl() -> None:
     hcl2 = pytest.importorskip("hcl2", reason="python-hcl2 (test extra) parses the Packer template")
     with (DEPLOY / "packer" / "billing.pkr.hcl").open(encoding="utf-8") as handle:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date
 from types import TracebackType
 from typing import Any, NamedTuple, Protocol, Self
 from uuid import UUID

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
 import base64
-import random
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Protocol
+import random
 from datetime import UTC, date, datetime
 from uuid import UUID
 

@@ -10,10 +10,10 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from billing.domain.model import FieldError, FileTooLarge, User, ValidationFailed
+from billing.domain.model.attachment import clean_file_name
 from billing.domain.use_cases.attach_file import AttachFileCommand
 from billing.domain.use_cases.get_attachment import AttachmentCommand
 from billing.domain.use_cases.views import AttachmentView
-from billing.domain.model.attachment import clean_file_name
 from billing.entrypoints.http.auth import AuthenticatedHandler, authenticated
 from billing.entrypoints.http.idempotency import Fingerprints, idempotent, user_scope
 from billing.entrypoints.http.keys import CONTAINER, SETTINGS
