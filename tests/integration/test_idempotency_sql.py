@@ -321,6 +321,7 @@ async def test_the_same_registration_has_another_fingerprint_under_another_secre
         [row] = await rows(container.engine(), idempotency_keys)
         fingerprints.append(row.fingerprint)
         await container.engine().dispose()
+        await container.read_engine().dispose()
     assert fingerprints[0] != fingerprints[1]
 
 
