@@ -15,7 +15,7 @@ from billing.adapters.aws.bootstrap import (
     ensure_topic,
     subscribe_queue,
 )
-from billing.adapters.aws.clients import AwsClients, opened
+from billing.adapters.aws.clients import SQS_LONG_POLL, AwsClients, opened
 from billing.adapters.aws.dynamodb_ledger import DynamoEmailLedger
 from billing.adapters.aws.s3_file_store import S3FileStore
 from billing.adapters.aws.sns_publisher import SnsDigestPublisher
@@ -145,7 +145,7 @@ class Container(containers.DeclarativeContainer):
         AwsClients,
         settings.provided.aws_region,
         settings.provided.aws_endpoint_url,
-        services=("s3", "sqs", "sns", "dynamodb", "ses"),
+        services=("s3", "sqs", SQS_LONG_POLL, "sns", "dynamodb", "ses"),
     )
     aws_clients_lifetime = providers.Resource(opened, aws_clients)
     file_store = providers.Singleton(

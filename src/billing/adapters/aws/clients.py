@@ -10,7 +10,7 @@ import aioboto3
 from botocore.config import Config
 
 # Bounded waits: an unreachable service is an error in seconds (then a 503), never a hang.
-_CONFIG = Config(
+CONFIG = Config(
     connect_timeout=2,
     read_timeout=15,
     retries={"max_attempts": 3, "mode": "standard"},
@@ -20,9 +20,20 @@ _CONFIG = Config(
     response_checksum_validation="when_required",
 )
 
+SQS_LONG_POLL = "sqs-long-poll"  # the SQS client that receives: the only one whose calls wait on purpose
+LONG_POLL_SECONDS = 20  # SQS's longest WaitTimeSeconds
+# SQS answers a long poll after up to LONG_POLL_SECONDS. A client that stops reading sooner
+# abandons a poll SQS still serves, and whatever SQS hands to it then stays hidden for the
+# visibility timeout (and counts as a receive). So this client reads for longer than any poll.
+LONG_POLL_CONFIG = CONFIG.merge(Config(read_timeout=LONG_POLL_SECONDS + 10))
+
+# Clients that are not simply the service's name with CONFIG: name -> (service, config).
+_SPECIAL = {SQS_LONG_POLL: ("sqs", LONG_POLL_CONFIG)}
+
 
 class AwsClients:
-    """Holds the clients; adapters look theirs up by service name once the holder is open."""
+    """Holds the clients; adapters look theirs up by name once the holder is open. A name is a
+    service's (with CONFIG) or SQS_LONG_POLL."""
 
     def __init__(self, region: str, endpoint_url: str = "", services: tuple[str, ...] = ("s3",)) -> None:
         self._session = aioboto3.Session()
@@ -35,10 +46,11 @@ class AwsClients:
     async def open(self) -> None:
         stack = AsyncExitStack()
         try:
-            for service in self._services:
-                self._clients[service] = await stack.enter_async_context(
+            for name in self._services:
+                service, config = _SPECIAL.get(name, (name, CONFIG))
+                self._clients[name] = await stack.enter_async_context(
                     self._session.client(service, region_name=self._region, endpoint_url=self._endpoint_url,
-                                         config=_CONFIG)
+                                         config=config)
                 )
         except BaseException:
             await stack.aclose()
