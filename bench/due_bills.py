@@ -128,14 +128,13 @@ async def worker_throughput(requests: int, users: int) -> dict[str, object]:
                 user = await container.register_user().execute(RegisterUserCommand(fields={
                     "first_name": "W", "last_name": "T", "email_address": f"w{i}-{tag}@example.com",
                     "password": PASSWORD}))
-                ids.append((user.id, user.email_address))
+                ids.append(user.id)
             sqs = container.aws_clients()["sqs"]
             url = await container.due_queue().url()
             for batch in range(0, requests, 10):
                 entries = []
                 for n in range(batch, min(batch + 10, requests)):
-                    user_id, email = ids[n % users]
-                    body = DueBillsRequest(uuid.uuid4(), user_id, email, 30, datetime.now(UTC)).to_json()
+                    body = DueBillsRequest(uuid.uuid4(), ids[n % users], 30, datetime.now(UTC)).to_json()
                     entries.append({"Id": str(n), "MessageBody": body})
                 await sqs.send_message_batch(QueueUrl=url, Entries=entries)
             stop = asyncio.Event()

@@ -391,11 +391,13 @@ class FakeFileStore:
 
 class FakeQueue:
     """An in-memory queue with at-least-once semantics: received messages stay until deleted, and
-    (like an SQS redrive policy) move to `dead_letters` once received `max_receives` times."""
+    (like an SQS redrive policy) move to `dead_letters` once received `max_receives` times, or at
+    once by `dead_letter` (whose reasons are kept in `dead_letter_reasons`)."""
 
     def __init__(self, max_receives: int = 1_000_000) -> None:
         self.messages: dict[str, dict] = {}  # id -> {"body", "receives", "visible"}
         self.dead_letters: list[str] = []
+        self.dead_letter_reasons: list[str] = []
         self.max_receives = max_receives
         self.down = False
         self._next = 0
@@ -435,6 +437,13 @@ class FakeQueue:
     async def hide(self, message, seconds: int) -> None:  # type: ignore[no-untyped-def]
         if message.message_id in self.messages and seconds == 0:
             self.messages[message.message_id]["visible"] = True
+
+    async def dead_letter(self, message, reason: str) -> None:  # type: ignore[no-untyped-def]
+        if self.down:
+            raise ServiceUnavailable("fake queue is down")
+        self.dead_letters.append(message.body)
+        self.dead_letter_reasons.append(reason)
+        self.messages.pop(message.message_id, None)
 
 
 class FakePublisher:

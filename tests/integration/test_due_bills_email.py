@@ -12,12 +12,16 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+import sqlalchemy as sa
+from dependency_injector import providers
 
-from billing.domain.model.due_bills import DueBillsRequest
+from billing.adapters.aws.sqs_queue import ORIGINAL_MESSAGE_ID, REJECTED_REASON
+from billing.adapters.sql.tables import users
+from billing.domain.model.due_bills import DueBillsRequest, read_queued_work
 from billing.entrypoints.http.app import create_app
 from billing.entrypoints.local_lambda import sns_event
 from tests.conftest import PASSWORD, basic
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, FakeMetrics
 from tests.integration.conftest import wipe
 from tests.integration.pipeline import Pipeline
 
@@ -85,7 +89,7 @@ async def test_a_repeated_request_sends_one_email(pipeline, user) -> None:
 async def test_a_duplicated_sqs_message_sends_one_email(pipeline, user) -> None:
     client, email = user
     me = await (await client.get("/v1/user/self", headers=basic(email))).json()
-    request = DueBillsRequest(uuid.uuid4(), uuid.UUID(me["id"]), email, 7, pipeline.clock.now())
+    request = DueBillsRequest(uuid.uuid4(), uuid.UUID(me["id"]), 7, pipeline.clock.now())
     sqs = pipeline.container.aws_clients()["sqs"]
     url = await pipeline.container.due_queue().url()
     for _ in range(2):  # at-least-once delivery: the very same message twice
@@ -114,7 +118,7 @@ async def test_worker_killed_between_publish_and_delete_sends_one_email(pipeline
     queue = pipeline.container.due_queue()
     [message] = await queue.receive(1, 2)
     # The worker's work up to the crash: the digest is published, the message is never deleted...
-    await pipeline.container.prepare_due_bills_digest().execute(DueBillsRequest.from_json(message.body))
+    await pipeline.container.prepare_due_bills_digest().execute(read_queued_work(message.body))
     await queue.hide(message, 0)  # ...and SQS redelivers it once the visibility timeout passes.
     await pipeline.run_worker()
     outcomes = await pipeline.deliver_to_lambda()
@@ -140,6 +144,19 @@ async def test_a_second_email_once_the_window_has_passed(pipeline, user) -> None
     assert len(await pipeline.emails_to(email)) == 2
 
 
+async def dead_letters(pipeline: Pipeline) -> list[dict]:  # type: ignore[type-arg]
+    """Take every message out of the due-bills queue's dead-letter queue."""
+    sqs = pipeline.container.aws_clients()["sqs"]
+    dlq = (await sqs.get_queue_url(QueueName=f"{pipeline.settings.due_queue_name}-dlq"))["QueueUrl"]
+    taken = []
+    while messages := (await sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                                 MessageAttributeNames=["All"])).get("Messages"):
+        taken += messages
+        for m in messages:
+            await sqs.delete_message(QueueUrl=dlq, ReceiptHandle=m["ReceiptHandle"])
+    return taken
+
+
 async def test_poison_message_lands_in_the_dlq_without_blocking_others(pipeline, user) -> None:
     client, email = user
     sqs = pipeline.container.aws_clients()["sqs"]
@@ -149,13 +166,68 @@ async def test_poison_message_lands_in_the_dlq_without_blocking_others(pipeline,
     await request_email(client, email)
     await pipeline.run_worker()
     assert await pipeline.deliver_to_lambda() == ["sent"]
-    dlq = (await sqs.get_queue_url(QueueName=f"{pipeline.settings.due_queue_name}-dlq"))["QueueUrl"]
-    bodies = set()
-    while messages := (await sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1)).get("Messages"):
-        bodies |= {m["Body"] for m in messages}
-        for m in messages:
-            await sqs.delete_message(QueueUrl=dlq, ReceiptHandle=m["ReceiptHandle"])
-    assert bodies == {'{"type": "due_bills_request", "version": 99}', "not json at all"}
+    assert {m["Body"] for m in await dead_letters(pipeline)} == {
+        '{"type": "due_bills_request", "version": 99}', "not json at all"}
+
+
+async def test_unknown_type_or_version_goes_to_the_dlq_at_once_and_is_counted(mysql_url, aws_endpoint, clock,
+                                                                               tmp_path) -> None:
+    # Five receives before SQS's own redrive: the worker must not wait for them.
+    pipeline = Pipeline(mysql_url, aws_endpoint, clock, tmp_path / "outbox", queue_max_receives=5,
+                        worker_retry_delay_seconds=30)
+    metrics = FakeMetrics()
+    pipeline.container.metrics.override(providers.Object(metrics))
+    await pipeline.start()
+    try:
+        sqs = pipeline.container.aws_clients()["sqs"]
+        url = await pipeline.container.due_queue().url()
+        reminder = json.dumps({"type": "due_bills_reminder", "version": 1, "user_id": str(uuid.uuid4()),
+                               "date": "2026-11-24"})
+        future = json.dumps(json.loads(DueBillsRequest(uuid.uuid4(), uuid.uuid4(), 7, clock.now()).to_json())
+                            | {"version": 3})
+        sent = {}
+        for body in (reminder, future, "{"):
+            sent[(await sqs.send_message(QueueUrl=url, MessageBody=body))["MessageId"]] = body
+        await pipeline.run_worker(timeout=10)  # a 30 s retry delay: only a move at once drains it in time
+        moved = await dead_letters(pipeline)
+        assert {m["Body"] for m in moved} == set(sent.values())
+        reasons = {m["MessageAttributes"][REJECTED_REASON]["StringValue"]: m["Body"] for m in moved}
+        assert reasons == {"unknown_type": reminder, "unknown_version": future, "malformed": "{"}
+        assert {m["MessageAttributes"][ORIGINAL_MESSAGE_ID]["StringValue"]: m["Body"] for m in moved} == sent
+        for reason in ("unknown_type", "unknown_version", "malformed"):
+            assert metrics.count("worker.messages.rejected", reason=reason) == 1
+        assert metrics.count("worker.messages.received") == 3  # each was received once, never retried
+        assert metrics.count("worker.messages.dead_lettered") == 3 and metrics.count("worker.messages.failed") == 0
+    finally:
+        await pipeline.stop()
+
+
+async def test_a_forged_request_naming_another_address_mails_the_stored_address_only(pipeline, user) -> None:
+    client, email = user
+    me = await (await client.get("/v1/user/self", headers=basic(email))).json()
+    sqs = pipeline.container.aws_clients()["sqs"]
+    url = await pipeline.container.due_queue().url()
+    for version in (1, 2):  # version 1 carried an address; it is read, the address ignored
+        forged = {"type": "due_bills_request", "version": version, "request_id": str(uuid.uuid4()),
+                  "user_id": me["id"], "email": "attacker@evil.example", "days": 30,
+                  "requested_at": "2026-11-24T09:00:00.000Z"}
+        await sqs.send_message(QueueUrl=url, MessageBody=json.dumps(forged))
+    await pipeline.run_worker()
+    assert sorted(await pipeline.deliver_to_lambda()) == ["deduplicated", "sent"]
+    assert await pipeline.emails_to("attacker@evil.example") == []
+    [sent] = await pipeline.emails_to(email)  # emails_to also checks SES sent nothing else
+    assert "3 bills" in sent["subject"]
+
+
+async def test_a_deleted_users_request_is_acknowledged_and_sends_nothing(pipeline, user) -> None:
+    client, email = user
+    await request_email(client, email)
+    async with pipeline.container.engine().begin() as conn:  # the account is gone before the worker runs
+        await conn.execute(sa.delete(users).where(users.c.email_address == email))
+    await pipeline.run_worker()  # it returns once the queue is empty: the message was deleted
+    assert await pipeline.deliver_to_lambda() == []
+    assert await dead_letters(pipeline) == []
+    assert await pipeline.emails_to(email) == []
 
 
 async def test_no_due_bills_still_sends_an_email_that_says_so(pipeline, user) -> None:

@@ -199,7 +199,7 @@ async def test_metrics_before_start_and_after_close_are_dropped(agent) -> None:
 
 async def test_worker_messages_reach_the_agent(agent) -> None:
     """The real worker consumer with the real statsd adapter: received, processed, skipped as a
-    duplicate, failed and dead-lettered, with no ids in names or tags."""
+    duplicate, rejected (with its reason) and dead-lettered, with no ids in names or tags."""
     from dependency_injector import providers
 
     from billing.domain.model.due_bills import DueBillsRequest
@@ -210,14 +210,17 @@ async def test_worker_messages_reach_the_agent(agent) -> None:
     settings = Settings(statsd_host="127.0.0.1", statsd_port=port, worker_wait_seconds=0,
                         worker_retry_delay_seconds=0, queue_max_receives=1)
     clock, queue, ledger = FakeClock(), FakeQueue(max_receives=1), FakeEmailLedger()
-    container = container_with_fakes(settings, Tables(), clock, FakePasswordHasher(), queue=queue)
+    tables = Tables()
+    container = container_with_fakes(settings, tables, clock, FakePasswordHasher(), queue=queue)
     container.email_ledger.override(providers.Object(ledger))
-    container.digest_publisher.override(providers.Object(FakePublisher()))
-    emailed = a_user("emailed@example.com")
+    publisher = FakePublisher()
+    container.digest_publisher.override(providers.Object(publisher))
+    emailed, other = a_user("emailed@example.com"), a_user()
+    tables.users |= {emailed.id: emailed, other.id: other}
     await ledger.claim(emailed.id, emailed.id, clock.now())
     await ledger.mark_sent(emailed.id, emailed.id, clock.now())
-    for user_id in (a_user().id, emailed.id):
-        queue.put(DueBillsRequest(user_id, user_id, "x@example.com", 7, clock.now()).to_json())
+    for user_id in (other.id, emailed.id):
+        queue.put(DueBillsRequest(user_id, user_id, 7, clock.now()).to_json())
     queue.put("poison")
     await container.init_resources()
     try:
@@ -233,13 +236,15 @@ async def test_worker_messages_reach_the_agent(agent) -> None:
         await task
     finally:
         await container.shutdown_resources()
-    assert queue.messages == {} and queue.dead_letters == ["poison"]
+    assert queue.messages == {} and queue.dead_letters == ["poison"] and len(publisher.published) == 1
     counts: dict[str, float] = {}
-    for name, value, kind, _ in listener.parsed():
+    for name, value, kind, tags in listener.parsed():
         if kind == "c" and name.startswith("billing.worker."):
-            counts[name] = counts.get(name, 0) + value
+            key = name + "".join(f"|{k}:{v}" for k, v in sorted(tags.items()))
+            counts[key] = counts.get(key, 0) + value
     assert counts == {"billing.worker.messages.received": 3, "billing.worker.messages.processed": 2,
-                      "billing.worker.messages.skipped_duplicate": 1, "billing.worker.messages.failed": 1,
+                      "billing.worker.messages.skipped_duplicate": 1,
+                      "billing.worker.messages.rejected|reason:malformed": 1,
                       "billing.worker.messages.dead_lettered": 1}
     assert "example.com" not in "\n".join(listener.lines) and str(emailed.id) not in "\n".join(listener.lines)
 

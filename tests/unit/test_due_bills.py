@@ -3,23 +3,58 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 from datetime import date, timedelta
 from decimal import Decimal
 from uuid import uuid4
 
 import pytest
+from dependency_injector import providers
 
-from billing.domain.model import ServiceUnavailable
-from billing.domain.model.due_bills import DueBillsDigest, DueBillsRequest, InvalidMessage, compose_email
+from billing.config import Settings
+from billing.domain.model import ServiceUnavailable, User
+from billing.domain.model.due_bills import (
+    DueBillsDigest,
+    DueBillsRequest,
+    InvalidMessage,
+    RejectReason,
+    compose_email,
+    read_queued_work,
+)
 from billing.domain.use_cases.create_bill import CreateBill, CreateBillCommand
 from billing.domain.use_cases.prepare_due_bills_digest import DigestOutcome, PrepareDueBillsDigest
 from billing.domain.use_cases.send_due_bills_email import SendDueBillsEmail, SendOutcome
 from billing.entrypoints.consumer import QueueConsumer
-from tests.fakes import FakeEmailLedger, FakeMailer, FakeMetrics, FakePublisher, FakeQueue, FakeUnitOfWork
+from billing.entrypoints.worker import due_bills_consumer
+from billing.ports.metrics import WORKER_REJECTED
+from tests.conftest import container_with_fakes
+from tests.fakes import (
+    FakeEmailLedger,
+    FakeMailer,
+    FakeMetrics,
+    FakePasswordHasher,
+    FakePublisher,
+    FakeQueue,
+    FakeUnitOfWork,
+    Tables,
+)
 
 
 def a_request(clock, user_id=None, days: int = 7) -> DueBillsRequest:  # type: ignore[no-untyped-def]
-    return DueBillsRequest(uuid4(), user_id or uuid4(), "jo@example.com", days, clock.now())
+    return DueBillsRequest(uuid4(), user_id or uuid4(), days, clock.now())
+
+
+def a_user(tables: Tables, clock, email: str = "jo@example.com") -> User:  # type: ignore[no-untyped-def]
+    user = User(uuid4(), "Jo", "Doe", email, "fake$x", clock.now(), clock.now())
+    tables.users[user.id] = user
+    return user
+
+
+def a_digest(clock, user_id=None, days: int = 7) -> DueBillsDigest:  # type: ignore[no-untyped-def]
+    request = a_request(clock, user_id, days)
+    return DueBillsDigest.of(request, User(request.user_id, "Jo", "Doe", "jo@example.com", "fake$x", clock.now(),
+                                           clock.now()), clock.now().date(), [], "https://b.test")
 
 
 async def add_bill(tables, clock, owner, due: date, status: str = "due", vendor: str = "Acme") -> None:  # type: ignore[no-untyped-def]
@@ -30,22 +65,58 @@ async def add_bill(tables, clock, owner, due: date, status: str = "due", vendor:
 
 def test_messages_round_trip(clock) -> None:
     request = a_request(clock)
-    assert DueBillsRequest.from_json(request.to_json()) == request
-    digest = DueBillsDigest.of(request, clock.now().date(), [], "https://b.test")
+    assert read_queued_work(request.to_json()) == request
+    digest = a_digest(clock)
     assert DueBillsDigest.from_json(digest.to_json()) == digest
 
 
-@pytest.mark.parametrize("body", ["", "[]", "{}", '{"type": "due_bills_request", "version": 2}',
-                                  '{"type": "due_bills_request", "version": 1, "days": 7}',
-                                  '{"type": "due_bills_request", "version": 1, "request_id": "x", "user_id": "y",'
-                                  ' "email": "e", "days": 999, "requested_at": "2026-01-01T00:00:00Z"}'])
-def test_unreadable_request_is_invalid(body: str) -> None:
-    with pytest.raises(InvalidMessage):
-        DueBillsRequest.from_json(body)
+def test_a_queued_request_carries_ids_and_no_address(clock) -> None:
+    message = json.loads(a_request(clock).to_json())
+    assert set(message) == {"type", "version", "request_id", "user_id", "days", "requested_at"}
+    assert (message["type"], message["version"]) == ("due_bills_request", 2)
+
+
+def test_a_version_1_request_is_still_read_and_its_address_ignored(clock) -> None:
+    v1 = {"type": "due_bills_request", "version": 1, "request_id": str(uuid4()), "user_id": str(uuid4()),
+          "email": "attacker@evil.example", "days": 3, "requested_at": "2026-11-24T09:30:00.000Z"}
+    request = read_queued_work(json.dumps(v1))
+    assert (str(request.user_id), request.days) == (v1["user_id"], 3)
+    assert "attacker" not in repr(request)
+
+
+V2 = {"type": "due_bills_request", "version": 2, "request_id": str(uuid4()), "user_id": str(uuid4()), "days": 7,
+      "requested_at": "2026-01-01T00:00:00Z"}
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    ("", "malformed"), ("[]", "malformed"), ("{}", "malformed"), ('"due_bills_request"', "malformed"),
+    ('{"version": 2}', "malformed"), ('{"type": "due_bills_request"}', "malformed"),
+    ('{"type": "due_bills_request", "version": "2"}', "malformed"),
+    ('{"type": "due_bills_request", "version": true}', "malformed"),
+    ('{"type": "due_bills_request", "version": 2, "days": 7}', "malformed"),
+    (json.dumps(V2 | {"days": 999}), "malformed"), (json.dumps(V2 | {"days": True}), "malformed"),
+    (json.dumps(V2 | {"user_id": "y"}), "malformed"), (json.dumps(V2 | {"requested_at": "2026-01-01T00:00:00"}), "malformed"),
+    (json.dumps(V2 | {"type": "due_bills_digest"}), "unknown_type"), ('{"type": "wipe_everything", "version": 1}', "unknown_type"),
+    (json.dumps(V2 | {"version": 3}), "unknown_version"), (json.dumps(V2 | {"version": 0}), "unknown_version"),
+])
+def test_unreadable_work_is_invalid_with_its_reason(body: str, reason: str) -> None:
+    with pytest.raises(InvalidMessage) as raised:
+        read_queued_work(body)
+    assert raised.value.reason == reason
+
+
+def test_a_digest_of_another_version_is_invalid(clock) -> None:
+    digest = json.loads(a_digest(clock).to_json())
+    with pytest.raises(InvalidMessage) as raised:
+        DueBillsDigest.from_json(json.dumps(digest | {"version": 2}))
+    assert raised.value.reason == "unknown_version"
+    with pytest.raises(InvalidMessage) as raised:
+        DueBillsDigest.from_json(a_request(clock).to_json())
+    assert raised.value.reason == "unknown_type"
 
 
 async def test_digest_selects_unpaid_bills_due_within_the_window(tables, clock) -> None:
-    owner, today = uuid4(), clock.now().date()
+    owner, today = a_user(tables, clock).id, clock.now().date()
     await add_bill(tables, clock, owner, today + timedelta(days=7), vendor="edge")
     await add_bill(tables, clock, owner, today - timedelta(days=40), "past_due", vendor="late")
     await add_bill(tables, clock, owner, today + timedelta(days=8), vendor="too far")
@@ -59,8 +130,24 @@ async def test_digest_selects_unpaid_bills_due_within_the_window(tables, clock) 
     assert all(line.link.startswith("https://b.test/v1/bill/") for line in digest.lines)
 
 
+async def test_digest_goes_to_the_stored_address_as_it_is_now(tables, clock) -> None:
+    user = a_user(tables, clock, "old@example.com")
+    request = a_request(clock, user.id)  # queued while the user had the old address
+    tables.users[user.id] = dataclasses.replace(user, email_address="new@example.com")
+    publisher = FakePublisher()
+    await PrepareDueBillsDigest(FakeUnitOfWork(tables), FakeEmailLedger(), publisher, clock, "https://b.test").execute(request)
+    assert [d.email for d in publisher.published] == ["new@example.com"]
+
+
+async def test_nothing_is_published_when_the_user_no_longer_exists(tables, clock) -> None:
+    publisher = FakePublisher()
+    use_case = PrepareDueBillsDigest(FakeUnitOfWork(tables), FakeEmailLedger(), publisher, clock, "https://b.test")
+    assert await use_case.execute(a_request(clock, uuid4())) is DigestOutcome.DROPPED_USER_GONE
+    assert publisher.published == []
+
+
 async def test_worker_skips_users_emailed_within_the_hour(tables, clock) -> None:
-    ledger, publisher, owner = FakeEmailLedger(), FakePublisher(), uuid4()
+    ledger, publisher, owner = FakeEmailLedger(), FakePublisher(), a_user(tables, clock).id
     assert await ledger.claim(owner, uuid4(), clock.now())
     await ledger.mark_sent(owner, ledger.entries[owner]["request_id"], clock.now())
     use_case = PrepareDueBillsDigest(FakeUnitOfWork(tables), ledger, publisher, clock, "https://b.test")
@@ -72,8 +159,7 @@ async def test_worker_skips_users_emailed_within_the_hour(tables, clock) -> None
 async def test_sender_sends_once_per_window(clock) -> None:
     ledger, mailer, owner = FakeEmailLedger(), FakeMailer(), uuid4()
     send = SendDueBillsEmail(ledger, mailer, clock)
-    first = DueBillsDigest.of(a_request(clock, owner), clock.now().date(), [], "https://b.test")
-    second = DueBillsDigest.of(a_request(clock, owner), clock.now().date(), [], "https://b.test")
+    first, second = a_digest(clock, owner), a_digest(clock, owner)
     assert await send.execute(first) is SendOutcome.SENT
     assert await send.execute(first) is SendOutcome.DEDUPLICATED  # the same delivery again
     assert await send.execute(second) is SendOutcome.DEDUPLICATED  # another request, same window
@@ -84,7 +170,7 @@ async def test_sender_sends_once_per_window(clock) -> None:
 
 async def test_failed_send_releases_the_claim(clock) -> None:
     ledger, mailer, owner = FakeEmailLedger(), FakeMailer(), uuid4()
-    digest = DueBillsDigest.of(a_request(clock, owner), clock.now().date(), [], "https://b.test")
+    digest = a_digest(clock, owner)
     mailer.failing = True
     with pytest.raises(ServiceUnavailable):
         await SendDueBillsEmail(ledger, mailer, clock).execute(digest)
@@ -95,7 +181,8 @@ async def test_failed_send_releases_the_claim(clock) -> None:
 
 def test_email_names_the_days_lists_bills_and_escapes_html(clock) -> None:
     request = a_request(clock, days=3)
-    digest = DueBillsDigest.from_json(DueBillsDigest.of(request, date(2026, 11, 24), [], "https://b.test").to_json())
+    digest = DueBillsDigest.from_json(dataclasses.replace(a_digest(clock, request.user_id, days=3),
+                                                          as_of=date(2026, 11, 24)).to_json())
     empty = compose_email(digest)
     assert "3 days" in empty.subject and "No bills are due" in empty.text and "No bills are due" in empty.html
     from billing.domain.model.due_bills import DigestLine
@@ -122,17 +209,116 @@ async def test_consumer_deletes_only_after_success(clock) -> None:
     async def handle(message):  # type: ignore[no-untyped-def]
         seen.append(message.body)
         if message.body == "bad":
-            raise InvalidMessage("poison")
+            raise RuntimeError("a failure a retry might not meet")
         return "skipped_recently_sent" if message.body == "dup" else "published"
 
     for body in ("ok", "bad", "dup"):
         queue.put(body)
     await run_consumer(queue, handle, metrics)
     assert queue.bodies == [] and queue.dead_letters == ["bad"]  # retried, then moved by the redrive policy
+    assert queue.dead_letter_reasons == []
     assert seen.count("bad") == 2 and seen.count("ok") == 1 and seen.count("dup") == 1
     assert metrics.count("worker.messages.processed") == 2
     assert metrics.count("worker.messages.skipped_duplicate") == 1
     assert metrics.count("worker.messages.failed") == 2 and metrics.count("worker.messages.dead_lettered") == 1
+    assert metrics.count("worker.messages.rejected") == 0
+
+
+async def test_consumer_moves_an_unreadable_message_to_the_dlq_at_once_when_it_is_handled(clock) -> None:
+    queue, metrics, seen = FakeQueue(max_receives=5), FakeMetrics(), []
+
+    async def handle(message):  # type: ignore[no-untyped-def]
+        seen.append(message.body)
+        raise InvalidMessage("a type from the future", RejectReason.UNKNOWN_TYPE)
+
+    queue.put("future")
+    await run_consumer(queue, handle, metrics)
+    assert seen == ["future"]  # never retried
+    assert queue.bodies == [] and queue.dead_letters == ["future"] and queue.dead_letter_reasons == ["unknown_type"]
+    assert metrics.count(WORKER_REJECTED, reason="unknown_type") == 1
+    assert metrics.count("worker.messages.dead_lettered") == 1
+    assert metrics.count("worker.messages.failed") == 0 and metrics.count("worker.messages.processed") == 0
+
+
+async def test_unreadable_message_is_retried_until_the_redrive_when_the_dlq_cannot_be_reached(clock) -> None:
+    queue, metrics, seen = FakeQueue(max_receives=2), FakeMetrics(), []
+    queue.down = True  # the move to the dead-letter queue fails
+
+    async def handle(message):  # type: ignore[no-untyped-def]
+        seen.append(message.body)
+        raise InvalidMessage("not JSON")
+
+    queue.put("garbage")
+    await run_consumer(queue, handle, metrics)
+    # Not dropped, not retried forever: the queue's redrive policy moves it after max receives.
+    assert seen == ["garbage", "garbage"] and queue.bodies == [] and queue.dead_letters == ["garbage"]
+    assert metrics.count(WORKER_REJECTED, reason="malformed") == 2
+    assert metrics.count("worker.messages.dead_lettered") == 1
+
+
+# ---------------------------------------------------------------- the worker's handler, over fakes
+
+async def run_worker(tables: Tables, clock, queue: FakeQueue, ledger: FakeEmailLedger | None = None):  # type: ignore[no-untyped-def]
+    """The real `billing worker` consumer (due_bills_consumer) over fakes, until the queue is empty;
+    returns what it published and the metrics."""
+    publisher, metrics = FakePublisher(), FakeMetrics()
+    container = container_with_fakes(Settings(public_base_url="https://b.test", worker_wait_seconds=0,
+                                              worker_retry_delay_seconds=0, queue_max_receives=2),
+                                     tables, clock, FakePasswordHasher(), queue=queue)
+    container.email_ledger.override(providers.Object(ledger or FakeEmailLedger()))
+    container.digest_publisher.override(providers.Object(publisher))
+    container.metrics.override(providers.Object(metrics))
+    stop = asyncio.Event()
+    task = asyncio.create_task(due_bills_consumer(container).run(stop))
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if not queue.messages:
+            break
+    stop.set()
+    await task
+    return publisher.published, metrics
+
+
+async def test_a_forged_request_naming_an_address_mails_the_stored_address_only(tables, clock) -> None:
+    victim = a_user(tables, clock, "victim@example.com")
+    await add_bill(tables, clock, victim.id, clock.now().date(), vendor="Private Clinic")
+    queue, ledger, mailer = FakeQueue(), FakeEmailLedger(), FakeMailer()
+    for version in (1, 2):
+        queue.put(json.dumps({"type": "due_bills_request", "version": version, "request_id": str(uuid4()),
+                              "user_id": str(victim.id), "days": 7, "requested_at": "2026-11-24T09:00:00Z",
+                              "email": "attacker@evil.example", "to": "attacker@evil.example"}))
+    published, _ = await run_worker(tables, clock, queue, ledger)
+    assert [d.email for d in published] == ["victim@example.com"] * 2
+    for digest in published:  # the Lambda's step, on what the worker published
+        await SendDueBillsEmail(ledger, mailer, clock).execute(DueBillsDigest.from_json(digest.to_json()))
+    assert [email.to for email in mailer.outbox] == ["victim@example.com"]
+    assert "evil" not in repr(mailer.outbox) and "evil" not in repr(published)
+
+
+async def test_a_deleted_users_request_is_acknowledged_and_sends_nothing(tables, clock) -> None:
+    gone = a_user(tables, clock)
+    queue = FakeQueue()
+    queue.put(a_request(clock, gone.id).to_json())
+    del tables.users[gone.id]
+    published, metrics = await run_worker(tables, clock, queue)
+    assert published == [] and queue.messages == {} and queue.dead_letters == []
+    assert metrics.count("worker.messages.processed") == 1 and metrics.count("worker.messages.failed") == 0
+
+
+async def test_unknown_work_goes_to_the_dlq_and_is_counted_by_reason(tables, clock) -> None:
+    user = a_user(tables, clock)
+    queue = FakeQueue()
+    queue.put(json.dumps({"type": "due_bills_reminder", "version": 1, "user_id": str(user.id), "date": "2026-11-24"}))
+    queue.put(json.dumps(json.loads(a_request(clock, user.id).to_json()) | {"version": 3}))
+    queue.put("{not json")
+    queue.put(a_request(clock, user.id).to_json())
+    published, metrics = await run_worker(tables, clock, queue)
+    assert len(published) == 1  # the readable request is not held up
+    assert sorted(queue.dead_letter_reasons) == ["malformed", "unknown_type", "unknown_version"]
+    assert queue.messages == {}
+    for reason in ("malformed", "unknown_type", "unknown_version"):
+        assert metrics.count(WORKER_REJECTED, reason=reason) == 1
+    assert metrics.count("worker.messages.dead_lettered") == 3
 
 
 async def test_consumer_finishes_in_flight_work_when_stopped(clock) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import PASSWORD, basic
@@ -170,7 +172,12 @@ async def test_due_bills_request_is_queued_and_accepted(client, user, queue) -> 
     body = await response.json()
     assert body["days"] == 30 and body["message"]
     [queued] = queue.bodies
-    assert '"days": 30' in queued and user["id"] in queued
+    message = json.loads(queued)
+    # Ids, never the address: the worker looks the user up.
+    assert set(message) == {"type", "version", "request_id", "user_id", "days", "requested_at"}
+    assert (message["type"], message["version"], message["user_id"], message["days"]) == (
+        "due_bills_request", 2, user["id"], 30)
+    assert user["email_address"] not in queued
 
 
 @pytest.mark.parametrize("days", ["366", "-1", "7.5", "x", "0366"])

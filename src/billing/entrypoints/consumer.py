@@ -1,5 +1,6 @@
 """A queue consumer: long polling, bounded concurrency, delete only after success, visibility kept
-while working, failures left for redelivery (and the dead-letter queue), graceful stop."""
+while working, failures left for redelivery (and the dead-letter queue), unreadable messages moved
+to the dead-letter queue at once, graceful stop."""
 
 from __future__ import annotations
 
@@ -94,10 +95,13 @@ class QueueConsumer:
         keeper = asyncio.create_task(self._keep_hidden(message))
         try:
             outcome = await self._handle(message)
-        except Exception as exc:  # noqa: BLE001 - every failure means: leave it for redelivery
-            self._failed(message, exc)
-            with contextlib.suppress(Exception):
-                await self._queue.hide(message, self._retry_delay * min(2 ** (message.receive_count - 1), 60))
+        except InvalidMessage as exc:
+            keeper.cancel()
+            await self._reject(message, exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - every other failure means: leave it for redelivery
+            keeper.cancel()
+            await self._retry_later(message, exc)
             return
         finally:
             keeper.cancel()
@@ -111,6 +115,26 @@ class QueueConsumer:
         if outcome.startswith("skipped"):
             self._metrics.increment(f"{self._name}.messages.skipped_duplicate")
         self._log.info("%s: message %s %s", self._name, message.message_id, outcome)
+
+    async def _reject(self, message: InboundMessage, exc: InvalidMessage) -> None:
+        """No retry of this code can read it (malformed, or a type or version it does not know):
+        straight to the dead-letter queue, where an operator sees it, never retried for nothing."""
+        self._metrics.increment(f"{self._name}.messages.rejected", tags={"reason": str(exc.reason)})
+        try:
+            await self._queue.dead_letter(message, str(exc.reason))
+        except Exception as move_error:  # noqa: BLE001 - the queue's redrive policy is the fallback
+            self._log.warning("%s: could not move message %s to the dead-letter queue (%s)", self._name,
+                              message.message_id, move_error)
+            await self._retry_later(message, exc)
+            return
+        self._metrics.increment(f"{self._name}.messages.dead_lettered")
+        self._log.error("%s: message %s rejected (%s: %s); moved to the dead-letter queue", self._name,
+                        message.message_id, exc.reason, exc)
+
+    async def _retry_later(self, message: InboundMessage, exc: Exception) -> None:
+        self._failed(message, exc)
+        with contextlib.suppress(Exception):
+            await self._queue.hide(message, self._retry_delay * min(2 ** (message.receive_count - 1), 60))
 
     def _failed(self, message: InboundMessage, exc: Exception) -> None:
         self._metrics.increment(f"{self._name}.messages.failed")

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from typing import assert_never
 
 from billing.container import Container
-from billing.domain.model.due_bills import DueBillsRequest
+from billing.domain.model.due_bills import DueBillsRequest, read_queued_work
 from billing.entrypoints.consumer import QueueConsumer
 from billing.ports import InboundMessage
 
 
 def due_bills_consumer(container: Container) -> QueueConsumer:
-    """The worker's consumer, reused by `billing local`: each message runs PrepareDueBillsDigest."""
+    """The worker's consumer, reused by `billing local`: each message is read by its type and
+    version and runs the use case for that kind of work (a due-bills request: PrepareDueBillsDigest)."""
     settings = container.settings()
 
     async def handle(message: InboundMessage) -> str:
-        request = DueBillsRequest.from_json(message.body)  # InvalidMessage: poison, ends in the DLQ
-        return str(await container.prepare_due_bills_digest().execute(request))
+        work = read_queued_work(message.body)  # InvalidMessage: the consumer moves it to the DLQ
+        if isinstance(work, DueBillsRequest):
+            return str(await container.prepare_due_bills_digest().execute(work))
+        assert_never(work)  # mypy: a new kind of QueuedWork needs its branch here
 
     return QueueConsumer(
         container.due_queue(), handle, name="worker", metrics=container.metrics(),

@@ -10,7 +10,7 @@ from billing.domain.model.due_bills import DueBillsDigest, DueBillsRequest, Emai
 
 
 class DueBillsRequestQueue(Protocol):
-    """Where due-bills requests wait for the worker (SQS)."""
+    """Where due-bills requests wait for the worker (SQS). Messages carry ids, never addresses."""
 
     async def send(self, request: DueBillsRequest) -> None:
         """Enqueue durably; return only once the queue has accepted it.
@@ -40,6 +40,13 @@ class InboundQueue(Protocol):
     async def hide(self, message: InboundMessage, seconds: int) -> None:
         """Keep the message invisible for `seconds` more (slow work), or make it visible again
         sooner (0) after a failure."""
+        ...
+
+    async def dead_letter(self, message: InboundMessage, reason: str) -> None:
+        """Move a message no retry can help (unreadable) to the queue's dead-letter queue now:
+        its body is sent there, with `reason` and its original message id as attributes, and
+        then it is deleted here. Raises ServiceUnavailable when either step fails; the message
+        is then still here (and may also be in the dead-letter queue), so it comes back."""
         ...
 
 

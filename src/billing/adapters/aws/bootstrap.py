@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -83,11 +84,30 @@ async def ensure_topic(clients: AwsClients, name: str) -> str:
     return str((await clients["sns"].create_topic(Name=name))["TopicArn"])
 
 
+def sns_delivery_policy(queue_arn: str, topic_arn: str) -> dict[str, Any]:
+    """The queue policy that lets SNS deliver into the queue from one topic only: AWS checks
+    the topic a delivery comes from against aws:SourceArn."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "DeliveriesFromTheTopicOnly",
+            "Effect": "Allow",
+            "Principal": {"Service": "sns.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+        }],
+    }
+
+
 async def subscribe_queue(clients: AwsClients, topic_arn: str, queue_url: str) -> None:
     """Deliver the topic's messages (SNS envelope, not raw) into a queue: the local stand-in for
-    the Lambda subscription, which the emulator cannot run."""
+    the Lambda subscription, which the emulator cannot run. The queue's policy admits the topic
+    alone, as AWS requires of an SQS subscription."""
     sqs, sns = clients["sqs"], clients["sns"]
     queue_arn = (await sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"]))["Attributes"]["QueueArn"]
+    await sqs.set_queue_attributes(QueueUrl=queue_url,
+                                   Attributes={"Policy": json.dumps(sns_delivery_policy(queue_arn, topic_arn))})
     subscriptions = (await sns.list_subscriptions_by_topic(TopicArn=topic_arn)).get("Subscriptions", [])
     if not any(s["Endpoint"] == queue_arn for s in subscriptions):
         await sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)

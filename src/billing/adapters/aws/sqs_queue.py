@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from billing.adapters.aws.clients import AwsClients
-from billing.adapters.null_metrics import NullMetrics
+from billing.adapters.aws.clients import LONG_POLL_SECONDS, SQS_LONG_POLL, AwsClients
 from billing.adapters.aws.errors import aws_call
+from billing.adapters.null_metrics import NullMetrics
 from billing.domain.model.due_bills import DueBillsRequest
 from billing.ports import InboundMessage, Metrics
+
+# Message attributes of a message the consumer moved to the dead-letter queue.
+REJECTED_REASON = "billing.rejected_reason"
+ORIGINAL_MESSAGE_ID = "billing.original_message_id"
 
 
 class SqsQueue:
@@ -24,7 +29,8 @@ class SqsQueue:
         self._metrics: Metrics = metrics or NullMetrics()
         self._url = queue_url
         self._name = queue_name
-        self._resolving = asyncio.Lock()  # concurrent first messages look the URL up once
+        self._dead_letter_url = ""
+        self._resolving = asyncio.Lock()  # concurrent first messages look the URLs up once
 
     async def url(self) -> str:
         if not self._url:
@@ -33,6 +39,26 @@ class SqsQueue:
                     with aws_call(self._metrics, "SQS", "get_queue_url"):
                         self._url = str((await self._sqs.get_queue_url(QueueName=self._name))["QueueUrl"])
         return self._url
+
+    async def dead_letter_url(self) -> str:
+        """The URL of the queue's dead-letter queue, from its own redrive policy (so it cannot
+        disagree with where SQS moves messages). RuntimeError when the queue has none."""
+        if not self._dead_letter_url:
+            url = await self.url()
+            async with self._resolving:
+                if not self._dead_letter_url:
+                    with aws_call(self._metrics, "SQS", "get_queue_attributes"):
+                        attributes = (await self._sqs.get_queue_attributes(
+                            QueueUrl=url, AttributeNames=["RedrivePolicy"]))["Attributes"]
+                    if "RedrivePolicy" not in attributes:
+                        raise RuntimeError("the queue has no redrive policy, so no dead-letter queue")
+                    # arn:aws:sqs:<region>:<account>:<name>; a dead-letter queue is in the same account and region.
+                    arn = str(json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"])
+                    account, name = arn.split(":")[4:6]
+                    with aws_call(self._metrics, "SQS", "get_queue_url"):
+                        self._dead_letter_url = str((await self._sqs.get_queue_url(
+                            QueueName=name, QueueOwnerAWSAccountId=account))["QueueUrl"])
+        return self._dead_letter_url
 
     @property
     def _sqs(self) -> Any:
@@ -44,9 +70,12 @@ class SqsQueue:
             await self._sqs.send_message(QueueUrl=url, MessageBody=request.to_json())
 
     async def receive(self, max_messages: int, wait_seconds: int) -> Sequence[InboundMessage]:
+        if not 0 <= wait_seconds <= LONG_POLL_SECONDS:
+            raise ValueError(f"wait_seconds must be 0-{LONG_POLL_SECONDS}")
         url = await self.url()
         with aws_call(self._metrics, "SQS", "receive_message"):
-            response = await self._sqs.receive_message(
+            # The long-poll client: its read timeout outlasts the wait (adapters/aws/clients.py).
+            response = await self._clients[SQS_LONG_POLL].receive_message(
                 QueueUrl=url, MaxNumberOfMessages=max_messages, WaitTimeSeconds=wait_seconds,
                 MessageSystemAttributeNames=["ApproximateReceiveCount"],
             )
@@ -66,3 +95,12 @@ class SqsQueue:
         with aws_call(self._metrics, "SQS", "change_message_visibility"):
             await self._sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message.receipt,
                                                       VisibilityTimeout=seconds)
+
+    async def dead_letter(self, message: InboundMessage, reason: str) -> None:
+        target = await self.dead_letter_url()
+        with aws_call(self._metrics, "SQS", "send_message"):
+            await self._sqs.send_message(QueueUrl=target, MessageBody=message.body, MessageAttributes={
+                REJECTED_REASON: {"DataType": "String", "StringValue": reason},
+                ORIGINAL_MESSAGE_ID: {"DataType": "String", "StringValue": message.message_id},
+            })
+        await self.delete(message)

@@ -1,28 +1,53 @@
-"""The due-bills email: the request that travels on SQS, the digest on SNS, and the email itself.
+"""The due-bills email: the work that travels on the queue, the digest on the topic, and the email.
 
-Both messages are versioned JSON documents; this module is the one place that writes and reads
-them, so the worker and the Lambda cannot disagree on the format (the original system did).
+Every message is a JSON object with a `type` and a `version`; this module is the one place that
+writes and reads them, so producers and consumers cannot disagree on the format. Queued work
+carries ids, never addresses: the worker reloads the user (their current address, whether they
+still exist) from its own database, so a forged or stale message can at worst mail a user's own
+bills to that user's stored address. The digest is the worker's own, built from its database; the
+email sender trusts it because only the worker may publish to the topic.
 """
 
 from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeAlias, TypeVar
 from uuid import UUID
 
 from billing.domain.model.bill import UNPAID, Bill
 from billing.domain.model.errors import DomainError
+from billing.domain.model.user import User
 
-MESSAGE_VERSION = 1
 EMAIL_WINDOW = timedelta(minutes=60)  # at most one due-bills email per user in this window
+
+REQUEST_TYPE = "due_bills_request"
+REQUEST_VERSION = 2  # version 1 also carried the address; it is still read, and the address ignored
+DIGEST_TYPE = "due_bills_digest"
+DIGEST_VERSION = 1
+MAX_DAYS = 365
+
+
+class RejectReason(StrEnum):
+    """Why a message cannot be read (a metric's tag: a small fixed set)."""
+
+    MALFORMED = "malformed"  # not a JSON object with a type and a version, or fields that do not parse
+    UNKNOWN_TYPE = "unknown_type"
+    UNKNOWN_VERSION = "unknown_version"
 
 
 class InvalidMessage(DomainError):
-    """A queued or published message that this version cannot read (a poison message)."""
+    """A queued or published message that this version cannot read (a poison message): no retry
+    of the same code can handle it, so it goes to the dead-letter queue."""
+
+    def __init__(self, detail: str, reason: RejectReason = RejectReason.MALFORMED) -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 def _iso(moment: datetime) -> str:
@@ -36,48 +61,75 @@ def _parse_moment(raw: Any) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _load(body: str, kind: str) -> dict[str, Any]:
+def _days(raw: Any) -> int:
+    if not isinstance(raw, int) or isinstance(raw, bool) or not 0 <= raw <= MAX_DAYS:
+        raise ValueError(f"days must be an integer 0-{MAX_DAYS}")
+    return raw
+
+
+T = TypeVar("T")
+Readers = Mapping[str, Mapping[int, Callable[[dict[str, Any]], T]]]
+
+
+def _read(body: str, readers: Readers[T]) -> T:
+    """Parse the envelope, pick the reader for its type and version, and turn a reader's
+    KeyError/ValueError/TypeError into InvalidMessage. Fields a reader does not know are ignored."""
     try:
         data = json.loads(body)
     except (ValueError, TypeError) as exc:
-        raise InvalidMessage(f"{kind}: not JSON") from exc
-    if not isinstance(data, dict) or data.get("type") != kind:
-        raise InvalidMessage(f"not a {kind} message")
-    if data.get("version") != MESSAGE_VERSION:
-        raise InvalidMessage(f"{kind}: unsupported version {data.get('version')!r}")
-    return data
+        raise InvalidMessage("not JSON") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise InvalidMessage("not a JSON object with a type")
+    kind, version = data["type"], data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise InvalidMessage(f"{kind}: no integer version")
+    if kind not in readers:
+        raise InvalidMessage(f"unknown message type {kind[:64]!r}", RejectReason.UNKNOWN_TYPE)
+    reader = readers[kind].get(version)
+    if reader is None:
+        raise InvalidMessage(f"{kind}: unknown version {version}", RejectReason.UNKNOWN_VERSION)
+    try:
+        return reader(data)
+    except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+        raise InvalidMessage(f"{kind} v{version}: {exc!r}") from exc
 
 
 @dataclass(frozen=True, slots=True)
 class DueBillsRequest:
-    """A user asked for the email of bills due in the next `days` days (SQS message body)."""
+    """A user asked for the email of bills due in the next `days` days (queued work). No
+    address: the worker looks the user up when it handles the request."""
 
     request_id: UUID
     user_id: UUID
-    email: str
     days: int
     requested_at: datetime
 
-    KIND = "due_bills_request"
-
     def to_json(self) -> str:
         return json.dumps({
-            "type": self.KIND, "version": MESSAGE_VERSION, "request_id": str(self.request_id),
-            "user_id": str(self.user_id), "email": self.email, "days": self.days,
-            "requested_at": _iso(self.requested_at),
+            "type": REQUEST_TYPE, "version": REQUEST_VERSION, "request_id": str(self.request_id),
+            "user_id": str(self.user_id), "days": self.days, "requested_at": _iso(self.requested_at),
         })
 
     @classmethod
-    def from_json(cls, body: str) -> DueBillsRequest:
-        data = _load(body, cls.KIND)
-        try:
-            days = data["days"]
-            if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= 365:
-                raise ValueError("days out of range")
-            return cls(UUID(data["request_id"]), UUID(data["user_id"]), str(data["email"]), days,
-                       _parse_moment(data["requested_at"]))
-        except (KeyError, ValueError, TypeError) as exc:
-            raise InvalidMessage(f"{cls.KIND}: {exc}") from exc
+    def _read(cls, data: dict[str, Any]) -> DueBillsRequest:
+        # Versions 1 and 2 differ only by v1's "email", which is never read.
+        return cls(UUID(data["request_id"]), UUID(data["user_id"]), _days(data["days"]),
+                   _parse_moment(data["requested_at"]))
+
+
+# What the due-bills queue carries. A new kind of work (a reminder, say) is one more class here
+# and one more entry in _WORK_READERS; the worker dispatches on the class.
+QueuedWork: TypeAlias = DueBillsRequest
+
+_WORK_READERS: Readers[QueuedWork] = {
+    REQUEST_TYPE: {1: DueBillsRequest._read, 2: DueBillsRequest._read},
+}
+
+
+def read_queued_work(body: str) -> QueuedWork:
+    """The work a due-bills queue message asks for. Raises InvalidMessage, with its reason, for a
+    body that is not a JSON object of a known type and version, or whose fields do not parse."""
+    return _read(body, _WORK_READERS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +144,8 @@ class DigestLine:
 
 @dataclass(frozen=True, slots=True)
 class DueBillsDigest:
-    """What the email will say (SNS message): who, which window, which bills."""
+    """What the email will say (SNS message): to whom, which window, which bills. Built by the
+    worker from its database; `email` is the user's stored address at that moment."""
 
     request_id: UUID
     user_id: UUID
@@ -101,21 +154,21 @@ class DueBillsDigest:
     as_of: date
     lines: tuple[DigestLine, ...]
 
-    KIND = "due_bills_digest"
-
     @classmethod
-    def of(cls, request: DueBillsRequest, today: date, bills: list[Bill], base_url: str) -> DueBillsDigest:
+    def of(cls, request: DueBillsRequest, user: User, today: date, bills: list[Bill], base_url: str) -> DueBillsDigest:
+        if user.id != request.user_id:
+            raise ValueError("the digest's user is not the request's")
         due = sorted((b for b in bills if b.details.payment_status in UNPAID), key=lambda b: (b.details.due_date, str(b.id)))
         lines = tuple(
             DigestLine(b.id, b.details.vendor, b.details.amount_due, b.details.currency, b.details.due_date,
                        f"{base_url}/v1/bill/{b.id}")
             for b in due
         )
-        return cls(request.request_id, request.user_id, request.email, request.days, today, lines)
+        return cls(request.request_id, user.id, user.email_address, request.days, today, lines)
 
     def to_json(self) -> str:
         return json.dumps({
-            "type": self.KIND, "version": MESSAGE_VERSION, "request_id": str(self.request_id),
+            "type": DIGEST_TYPE, "version": DIGEST_VERSION, "request_id": str(self.request_id),
             "user_id": str(self.user_id), "email": self.email, "days": self.days, "as_of": self.as_of.isoformat(),
             "bills": [
                 {"id": str(line.bill_id), "vendor": line.vendor, "amount_due": str(line.amount_due),
@@ -125,18 +178,22 @@ class DueBillsDigest:
         })
 
     @classmethod
+    def _read(cls, data: dict[str, Any]) -> DueBillsDigest:
+        lines = tuple(
+            DigestLine(UUID(b["id"]), str(b["vendor"]), Decimal(b["amount_due"]), str(b["currency"]),
+                       date.fromisoformat(b["due_date"]), str(b["link"]))
+            for b in data["bills"]
+        )
+        return cls(UUID(data["request_id"]), UUID(data["user_id"]), str(data["email"]), _days(data["days"]),
+                   date.fromisoformat(data["as_of"]), lines)
+
+    @classmethod
     def from_json(cls, body: str) -> DueBillsDigest:
-        data = _load(body, cls.KIND)
-        try:
-            lines = tuple(
-                DigestLine(UUID(b["id"]), str(b["vendor"]), Decimal(b["amount_due"]), str(b["currency"]),
-                           date.fromisoformat(b["due_date"]), str(b["link"]))
-                for b in data["bills"]
-            )
-            return cls(UUID(data["request_id"]), UUID(data["user_id"]), str(data["email"]), int(data["days"]),
-                       date.fromisoformat(data["as_of"]), lines)
-        except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
-            raise InvalidMessage(f"{cls.KIND}: {exc}") from exc
+        """Raises InvalidMessage, with its reason, for anything but a readable digest."""
+        return _read(body, _DIGEST_READERS)
+
+
+_DIGEST_READERS: Readers[DueBillsDigest] = {DIGEST_TYPE: {1: DueBillsDigest._read}}
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,16 +10,17 @@ from billing.ports import Clock, DueBillsRequestQueue
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RequestDueBillsEmailCommand:
-    user: User
+    user: User  # the authenticated caller: only the id goes on the queue
     days: int  # already validated: 0..365
 
 
 class RequestDueBillsEmail:
     """Queue a request for the email of the user's bills due within `days` days.
 
-    Returns once the queue has accepted it; raises ServiceUnavailable when it cannot (the caller
-    must not be told the request was accepted). Sending happens asynchronously, at most once per
-    user per 60 minutes however many requests arrive.
+    The request carries the user's id, never the address: the worker looks the user up when it
+    handles it. Returns once the queue has accepted it; raises ServiceUnavailable when it cannot
+    (the caller must not be told the request was accepted). Sending happens asynchronously, at most
+    once per user per 60 minutes however many requests arrive.
     """
 
     def __init__(self, queue: DueBillsRequestQueue, clock: Clock) -> None:
@@ -30,7 +31,6 @@ class RequestDueBillsEmail:
         request = DueBillsRequest(
             request_id=uuid4(),
             user_id=command.user.id,
-            email=command.user.email_address,
             days=command.days,
             requested_at=self._clock.now(),
         )
