@@ -287,3 +287,14 @@ async def test_unreachable_queue_is_503_never_202(aiohttp_client, mysql_url, clo
     assert response.status == 503
     assert response.content_type == "application/problem+json"
     await pipeline.container.engine().dispose()
+
+
+async def test_the_standin_queue_admits_deliveries_from_the_digest_topic_only(pipeline) -> None:
+    sqs = pipeline.container.aws_clients()["sqs"]
+    url = await pipeline.container.standin_queue().url()
+    attributes = (await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy", "QueueArn"]))["Attributes"]
+    [statement] = json.loads(attributes["Policy"])["Statement"]
+    topic_arn = await pipeline.container.digest_publisher().arn()
+    assert statement["Principal"] == {"Service": "sns.amazonaws.com"} and statement["Action"] == "sqs:SendMessage"
+    assert statement["Resource"] == attributes["QueueArn"]
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": topic_arn}}

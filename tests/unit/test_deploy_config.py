@@ -358,6 +358,115 @@ def test_both_dead_letter_queues_alarm_above_zero() -> None:
         "Fn::GetAtt": ["DigestFailureQueue", "Arn"]}
 
 
+# --------------------------------------------------------------------------- who may send and publish
+
+def short(node: Any) -> str:
+    """A reference in a template as a short name: "InstanceRole.Arn", "Ref DigestTopic",
+    "import DueBillsQueueArn" (another stack's export), "Ref X if Condition" (an optional entry)."""
+    if isinstance(node, str):
+        return node
+    ((function, argument),) = node.items()
+    if function == "Fn::GetAtt":
+        return ".".join(argument) if isinstance(argument, list) else str(argument)
+    if function == "Ref":
+        return f"Ref {argument}"
+    if function == "Fn::ImportValue":
+        return "import " + argument["Fn::Sub"].split("}-", 1)[1]
+    if function == "Fn::If" and argument[2] == {"Ref": "AWS::NoValue"}:
+        return f"{short(argument[1])} if {argument[0]}"
+    return json.dumps(node)
+
+
+def listed(node: Any) -> list[Any]:
+    return node if isinstance(node, list) else [node]
+
+
+def resource_policy(stack: str, kind: str, targets: str, target: str) -> list[dict[str, Any]]:
+    """The statements of the one `kind` resource policy of `stack` whose `targets` name `target`."""
+    [policy] = [resource["Properties"]["PolicyDocument"] for resource in TEMPLATES[stack]["Resources"].values()
+                if resource["Type"] == kind and [short(t) for t in resource["Properties"][targets]] == [target]]
+    return list(policy["Statement"])
+
+
+def only_principals(statements: list[dict[str, Any]], action: str) -> set[str]:
+    """The roles a policy's deny of `action` leaves out (everyone else in the account is denied)."""
+    [deny] = [s for s in statements if s["Effect"] == "Deny" and s["Principal"] == "*"
+              and listed(s["Action"]) == [action] and "ArnNotEquals" in s["Condition"]]
+    return {short(p) for p in listed(deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"])}
+
+
+def granted(action: str, resources: set[str]) -> set[str]:
+    """The roles of every stack whose own policies allow `action` on one of `resources` (or on "*")."""
+    roles = set()
+    for template in TEMPLATES.values():
+        for logical_id, resource in template["Resources"].items():
+            if resource["Type"] != "AWS::IAM::Role":
+                continue
+            for policy in resource["Properties"].get("Policies", []):
+                for statement in policy["PolicyDocument"]["Statement"]:
+                    if (statement["Effect"] == "Allow" and action in listed(statement["Action"])
+                            and {short(r) for r in listed(statement["Resource"])} & (resources | {"*"})):
+                        roles.add(f"{logical_id}.Arn")
+    return roles
+
+
+def test_the_worker_and_the_api_run_under_the_instance_role() -> None:
+    app = TEMPLATES["app"]["Resources"]
+    profile = app["LaunchTemplate"]["Properties"]["LaunchTemplateData"]["IamInstanceProfile"]["Arn"]
+    assert short(profile) == "InstanceProfile.Arn"
+    assert [short(r) for r in app["InstanceProfile"]["Properties"]["Roles"]] == ["Ref InstanceRole"]
+    assert {"billing-serve.service", "billing-worker.service"} <= {p.name for p in (DEPLOY / "systemd").iterdir()}
+
+
+def test_only_the_instances_and_the_optional_redrive_role_may_send_due_bills_requests() -> None:
+    statements = resource_policy("app", "AWS::SQS::QueuePolicy", "Queues", "import DueBillsQueueUrl")
+    assert only_principals(statements, "sqs:SendMessage") == {
+        "InstanceRole.Arn", "Ref MessageRedriveRoleArn if HasMessageRedriveRole"}
+    assert all(short(s["Resource"]) == "import DueBillsQueueArn" for s in statements)
+    assert not [s for s in statements if s["Effect"] == "Allow"]  # the roles' own policies grant; this only denies
+    # Every role some stack lets send there is one the queue admits, or its sends would fail.
+    assert granted("sqs:SendMessage", {"import DueBillsQueueArn", "DueBillsQueue.Arn"}) == {"InstanceRole.Arn"}
+
+
+def test_only_the_worker_may_publish_digests() -> None:
+    statements = resource_policy("app", "AWS::SNS::TopicPolicy", "Topics", "import DigestTopicArn")
+    assert only_principals(statements, "sns:Publish") == {"InstanceRole.Arn"}
+    assert all(short(s["Resource"]) == "import DigestTopicArn" for s in statements)
+    assert not [s for s in statements if s["Effect"] == "Allow"]
+    assert granted("sns:Publish", {"import DigestTopicArn", "Ref DigestTopic"}) == {"InstanceRole.Arn"}
+
+
+def test_the_digest_failure_queue_takes_the_mailers_failures_and_the_topics_undeliverables_only() -> None:
+    statements = resource_policy("messaging", "AWS::SQS::QueuePolicy", "Queues", "Ref DigestFailureQueue")
+    [from_sns] = [s for s in statements if s["Effect"] == "Allow"]
+    assert from_sns["Principal"] == {"Service": "sns.amazonaws.com"} and from_sns["Action"] == "sqs:SendMessage"
+    assert {key: short(value) for key, value in from_sns["Condition"]["ArnEquals"].items()} == {
+        "aws:SourceArn": "Ref DigestTopic"}
+    assert only_principals(statements, "sqs:SendMessage") == {"MailerRole.Arn"}
+    [deny] = [s for s in statements if "ArnNotEquals" in s.get("Condition", {})]
+    assert deny["Condition"]["Bool"] == {"aws:PrincipalIsAWSService": "false"}  # SNS is held to aws:SourceArn
+    assert granted("sqs:SendMessage", {"DigestFailureQueue.Arn"}) == {"MailerRole.Arn"}
+    messaging = TEMPLATES["messaging"]["Resources"]
+    redrive = messaging["MailerSubscription"]["Properties"]["RedrivePolicy"]
+    assert short(redrive["deadLetterTargetArn"]) == "DigestFailureQueue.Arn"
+
+
+def test_the_instances_may_make_the_calls_the_worker_makes() -> None:
+    needed = {  # SqsQueue: receive, delete, hide, and dead_letter (its redrive policy, then the DLQ)
+        "import DueBillsQueueArn": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+                                    "sqs:GetQueueAttributes"},
+        "import DueBillsDeadLetterQueueArn": {"sqs:SendMessage", "sqs:GetQueueUrl"},
+        "import DigestTopicArn": {"sns:Publish"},
+    }
+    [policy] = TEMPLATES["app"]["Resources"]["InstanceRole"]["Properties"]["Policies"]
+    allowed: dict[str, set[str]] = {}
+    for statement in policy["PolicyDocument"]["Statement"]:
+        for resource in listed(statement["Resource"]):
+            allowed.setdefault(short(resource), set()).update(listed(statement["Action"]))
+    for resource, actions in needed.items():
+        assert actions <= allowed.get(resource, set()), resource
+
+
 def build_zip_module() -> SimpleNamespace:
     """The names of deploy/lambda/build_zip.py, a script rather than a package module."""
     return SimpleNamespace(**runpy.run_path(str(DEPLOY / "lambda" / "build_zip.py")))
