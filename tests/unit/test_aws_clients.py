@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from billing.adapters.aws.clients import CONFIG, LONG_POLL_SECONDS, SQS_LONG_POLL, AwsClients
+from billing.adapters.aws.clients import (
+    CONFIG,
+    LONG_POLL_SECONDS,
+    SQS_LONG_POLL,
+    AwsClients,
+)
 from billing.config import ConfigError, Settings
 
 

@@ -23,7 +23,10 @@ from billing.domain.model.due_bills import (
     read_queued_work,
 )
 from billing.domain.use_cases.create_bill import CreateBill, CreateBillCommand
-from billing.domain.use_cases.prepare_due_bills_digest import DigestOutcome, PrepareDueBillsDigest
+from billing.domain.use_cases.prepare_due_bills_digest import (
+    DigestOutcome,
+    PrepareDueBillsDigest,
+)
 from billing.domain.use_cases.send_due_bills_email import SendDueBillsEmail, SendOutcome
 from billing.entrypoints.consumer import QueueConsumer
 from billing.entrypoints.worker import due_bills_consumer
@@ -95,8 +98,10 @@ V2 = {"type": "due_bills_request", "version": 2, "request_id": str(uuid4()), "us
     ('{"type": "due_bills_request", "version": true}', "malformed"),
     ('{"type": "due_bills_request", "version": 2, "days": 7}', "malformed"),
     (json.dumps(V2 | {"days": 999}), "malformed"), (json.dumps(V2 | {"days": True}), "malformed"),
-    (json.dumps(V2 | {"user_id": "y"}), "malformed"), (json.dumps(V2 | {"requested_at": "2026-01-01T00:00:00"}), "malformed"),
-    (json.dumps(V2 | {"type": "due_bills_digest"}), "unknown_type"), ('{"type": "wipe_everything", "version": 1}', "unknown_type"),
+    (json.dumps(V2 | {"user_id": "y"}), "malformed"),
+    (json.dumps(V2 | {"requested_at": "2026-01-01T00:00:00"}), "malformed"),
+    (json.dumps(V2 | {"type": "due_bills_digest"}), "unknown_type"),
+    ('{"type": "wipe_everything", "version": 1}', "unknown_type"),
     (json.dumps(V2 | {"version": 3}), "unknown_version"), (json.dumps(V2 | {"version": 0}), "unknown_version"),
 ])
 def test_unreadable_work_is_invalid_with_its_reason(body: str, reason: str) -> None:
@@ -135,7 +140,8 @@ async def test_digest_goes_to_the_stored_address_as_it_is_now(tables, clock) -> 
     request = a_request(clock, user.id)  # queued while the user had the old address
     tables.users[user.id] = dataclasses.replace(user, email_address="new@example.com")
     publisher = FakePublisher()
-    await PrepareDueBillsDigest(FakeUnitOfWork(tables), FakeEmailLedger(), publisher, clock, "https://b.test").execute(request)
+    use_case = PrepareDueBillsDigest(FakeUnitOfWork(tables), FakeEmailLedger(), publisher, clock, "https://b.test")
+    await use_case.execute(request)
     assert [d.email for d in publisher.published] == ["new@example.com"]
 
 
@@ -258,7 +264,8 @@ async def test_unreadable_message_is_retried_until_the_redrive_when_the_dlq_cann
 
 # ---------------------------------------------------------------- the worker's handler, over fakes
 
-async def run_worker(tables: Tables, clock, queue: FakeQueue, ledger: FakeEmailLedger | None = None):  # type: ignore[no-untyped-def]
+async def run_worker(tables: Tables, clock, queue: FakeQueue,  # type: ignore[no-untyped-def]
+                     ledger: FakeEmailLedger | None = None):
     """The real `billing worker` consumer (due_bills_consumer) over fakes, until the queue is empty;
     returns what it published and the metrics."""
     publisher, metrics = FakePublisher(), FakeMetrics()
