@@ -81,17 +81,18 @@ def _read(body: str, readers: Readers[T]) -> T:
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise InvalidMessage("not a JSON object with a type")
     kind, version = data["type"], data.get("version")
+    named = repr(kind[:64])  # what the error says of the type: bounded, whatever the sender wrote
     if not isinstance(version, int) or isinstance(version, bool):
-        raise InvalidMessage(f"{kind}: no integer version")
+        raise InvalidMessage(f"{named}: no integer version")
     if kind not in readers:
-        raise InvalidMessage(f"unknown message type {kind[:64]!r}", RejectReason.UNKNOWN_TYPE)
+        raise InvalidMessage(f"unknown message type {named}", RejectReason.UNKNOWN_TYPE)
     reader = readers[kind].get(version)
     if reader is None:
-        raise InvalidMessage(f"{kind}: unknown version {version}", RejectReason.UNKNOWN_VERSION)
+        raise InvalidMessage(f"{named}: unknown version {version}", RejectReason.UNKNOWN_VERSION)
     try:
         return reader(data)
     except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
-        raise InvalidMessage(f"{kind} v{version}: {exc!r}") from exc
+        raise InvalidMessage(f"{named} version {version}: {type(exc).__name__}: {str(exc)[:200]}") from exc
 
 
 @dataclass(frozen=True, slots=True)
