@@ -5,6 +5,8 @@ Context: `log_context(request_id=..., message_id=...)` binds fields in a context
 logged while it is active (in that task and the tasks it starts) carries them. Secrets: nothing
 logs passwords, Authorization headers, password hashes or email addresses in the first place;
 `RedactingFilter` masks them anyway, in the message, the exception text and string fields.
+Bounds: clients choose part of what is logged (a path), so every line is cut to a bounded size
+and redaction runs in linear time on at most a bounded part of each value.
 """
 
 from __future__ import annotations
@@ -52,49 +54,86 @@ def current_context() -> Mapping[str, str]:
 
 
 # ---------------------------------------------------------------- redaction (defence in depth)
-_REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
+# Every pattern runs in time linear in the text (clients choose what reaches a log: paths, header
+# values): each starts at a literal or at the first character of a run (a lookbehind), and no run
+# is scanned from more than one start. Each also has trigger substrings, looked for in the
+# lower-cased text first, so ordinary lines (no "@", "$", "://", no secret-like word) cost a
+# lower() and a few `in` tests.
+_REDACTIONS: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
     # Password hashes: Argon2 (PHC string), bcrypt, and other modular-crypt strings.
-    (re.compile(r"\$argon2(?:id|i|d)(?:\$v=\d+)?\$[mtp]=[\d,mtp=]+(?:\$[A-Za-z0-9+/=]*){0,2}"), "[password-hash]"),
-    (re.compile(r"\$argon2(?:id|i|d)\$[^\s\"']+"), "[password-hash]"),
-    (re.compile(r"\$2[abxy]?\$\d{2}\$[./A-Za-z0-9]{53}"), "[password-hash]"),
-    (re.compile(r"\$(?:pbkdf2[-\w]*|scrypt|[156])\$[^\s\"',;)}\]]+"), "[password-hash]"),
+    (("$argon2",), re.compile(r"\$argon2(?:id|i|d)(?:\$v=\d+)?\$[mtp]=[\d,mtp=]+(?:\$[A-Za-z0-9+/=]*){0,2}"),
+     "[password-hash]"),
+    (("$argon2",), re.compile(r"\$argon2(?:id|i|d)\$[^\s\"']+"), "[password-hash]"),
+    (("$2",), re.compile(r"\$2[abxy]?\$\d{2}\$[./A-Za-z0-9]{53}"), "[password-hash]"),
+    (("$",), re.compile(r"\$(?:pbkdf2[-\w]*|scrypt|[156])\$[^\s\"',;)}\]]+"), "[password-hash]"),
     # Authorization header values ("Authorization: <scheme> <credentials>"), and "Basic <base64>",
     # "Bearer <token>" wherever they appear.
-    (re.compile(r"(?i)\b(authorization[\"']?\s*[:=]\s*[\"']?)(?:[A-Za-z0-9-]+\s+)?(?!\[)[^\s\"',}]+"),
+    (("authorization",),
+     re.compile(r"(?i)\b(authorization[\"']?\s*[:=]\s*[\"']?)(?:[A-Za-z0-9-]+\s+)?(?!\[)[^\s\"',}]+"),
      r"\1[redacted]"),
-    (re.compile(r"\b(Basic|Bearer|basic|bearer|BASIC|BEARER)\s+[A-Za-z0-9+/=._~-]{8,}"), r"\1 [redacted]"),
+    (("basic", "bearer"), re.compile(r"\b(Basic|Bearer|basic|bearer|BASIC|BEARER)\s+[A-Za-z0-9+/=._~-]{8,}"),
+     r"\1 [redacted]"),
     # key=value and "key": "value" pairs whose key names a secret.
-    (re.compile(r"(?i)\b((?:password|passwd|pwd|secret|token|api_key)\w*[\"']?\s*[:=]\s*[\"']?)(?!\[)[^\"'\s,;&}\]]+"),
+    (("pass", "pwd", "secret", "token", "api_key"),
+     re.compile(r"(?i)\b((?:password|passwd|pwd|secret|token|api_key)\w*[\"']?\s*[:=]\s*[\"']?)(?!\[)[^\"'\s,;&}\]]+"),
      r"\1[redacted]"),
-    # Credentials in URLs (scheme://user:password@host).
-    (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@"), r"\1[redacted]@"),
-    # Email addresses.
-    (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"), "[email]"),
+    # Credentials in URLs (scheme://user:password@host); from the "://", so no scheme is rescanned.
+    (("://",), re.compile(r"(://[^/\s:@]+:)[^@\s/]+@"), r"\1[redacted]@"),
+    # Email addresses: the local part starts where a run of its characters starts.
+    (("@",), re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
+     "[email]"),
 )
+
+# A log line is bounded: the message and each string field at most MAX_FIELD_CHARS, a traceback
+# at most MAX_TRACE_CHARS (its end, where the error is); what is cut is replaced by a marker.
+MAX_FIELD_CHARS = 1024
+MAX_TRACE_CHARS = 8192
+# Redaction looks this far past a cut, so a secret that straddles it is masked before it is cut
+# (a Basic token of the longest email and password is about 500 characters).
+_SECRET_LOOKAHEAD = 512
 
 
 def redact(text: str) -> str:
-    for pattern, replacement in _REDACTIONS:
-        text = pattern.sub(replacement, text)
+    """`text` with passwords, hashes, credentials and email addresses masked; linear time."""
+    lowered = text.lower()
+    for triggers, pattern, replacement in _REDACTIONS:
+        if any(trigger in lowered for trigger in triggers):
+            text = pattern.sub(replacement, text)
     return text
 
 
+def bounded(text: str, limit: int = MAX_FIELD_CHARS) -> str:
+    """`text` redacted, and when longer than `limit` its first `limit` characters and a marker.
+    The cost depends on `limit`, not on the length of `text`."""
+    if len(text) <= limit:
+        return redact(text)
+    return f"{redact(text[:limit + _SECRET_LOOKAHEAD])[:limit]}…[cut, {len(text)} chars in all]"
+
+
+def bounded_tail(text: str, limit: int = MAX_TRACE_CHARS) -> str:
+    """Like `bounded`, keeping the end of `text` (a traceback's last lines say what failed)."""
+    if len(text) <= limit:
+        return redact(text)
+    return f"[cut, {len(text)} chars in all]…{redact(text[-(limit + _SECRET_LOOKAHEAD):])[-limit:]}"
+
+
 class RedactingFilter(logging.Filter):
-    """Rewrites the record in place: message (with its args), exception and stack text, and the
-    string fields added with `extra=`. Put it on the handler so it sees propagated records."""
+    """Rewrites the record in place, redacted and bounded: message (with its args), exception and
+    stack text, and the string fields added with `extra=`. Put it on the handler so it sees
+    propagated records."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage())
+        record.msg = bounded(record.getMessage())
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = redact(record.exc_text)
+            record.exc_text = bounded_tail(record.exc_text)
         if record.stack_info:
-            record.stack_info = redact(record.stack_info)
+            record.stack_info = bounded_tail(record.stack_info)
         for key, value in list(vars(record).items()):
             if key not in _RECORD_FIELDS and isinstance(value, str):
-                setattr(record, key, redact(value))
+                setattr(record, key, bounded(value))
         return True
 
 
@@ -146,7 +185,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         extras = _extras(record)
-        context = "  ".join(f"{k}={extras[k]}" for k in ("request_id", "message_id") if k in extras)
+        context = "  ".join(f"{k}={extras[k]}" for k in ("path", "request_id", "message_id") if k in extras)
         if context:
             first, newline, rest = text.partition("\n")
             text = f"{first}  [{context}]{newline}{rest}"

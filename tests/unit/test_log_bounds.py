@@ -1,0 +1,159 @@
+"""What a hostile client can make a log line cost: redaction in linear time, every line bounded."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from billing.entrypoints.http.app import create_app
+from billing.entrypoints.logging_setup import MAX_FIELD_CHARS, MAX_TRACE_CHARS, configure_logging, redact
+
+# Inputs that made the earlier patterns backtrack (a run that almost matches, from every start),
+# and inputs that make the current ones do the most work per character (many short matches).
+HOSTILE_UNITS = ["a+", "a", "a.", "a-", "a%", "x@", "@a.", "a@", "password", "password=", "pwd: ", "token ",
+                 "authorization: ", "Basic ", "x://a:", "$1$", "$argon2id$", "$pbkdf2-", "$2b$12$"]
+ARGON2_HASH = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYg"
+
+
+def hostile(unit: str, size: int) -> str:
+    return "/" + unit * (size // len(unit))
+
+
+def fastest(action: Callable[[], object], repeat: int = 7, number: int = 20) -> float:
+    """The best per-call time over `repeat` rounds: a shared machine only ever adds to a time."""
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        for _ in range(number):
+            action()
+        best = min(best, (time.perf_counter() - started) / number)
+    return best
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    stream = io.StringIO()
+    configure_logging(logging.INFO, "json", stream)
+    yield stream
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in saved_handlers:
+        root.addHandler(handler)
+    root.setLevel(saved_level)
+
+
+def access_line(path: str) -> None:
+    logging.getLogger("billing.access").info(
+        "%s %s %d %.1fms", "GET", "unmatched", 404, 0.3,
+        extra={"route": "unmatched", "method": "GET", "path": path, "status": 404, "duration_ms": 0.3})
+
+
+@pytest.mark.parametrize("unit", HOSTILE_UNITS)
+def test_redaction_time_grows_linearly_when_text_is_hostile(unit: str) -> None:
+    # Linear: 8 times the text, about 8 times the time. The quadratic patterns took 64 times
+    # (and 0.1-0.3 s for the 8 KiB text alone).
+    small, large = hostile(unit, 8 * 1024), hostile(unit, 64 * 1024)
+    small_time = fastest(lambda: redact(small), number=5)
+    large_time = fastest(lambda: redact(large), number=1)
+    assert large_time < 20 * small_time + 0.002, (unit, small_time, large_time)
+    assert small_time < 0.01, (unit, small_time)
+
+
+@pytest.mark.parametrize("unit", HOSTILE_UNITS)
+def test_logging_an_8_kib_hostile_path_costs_a_small_multiple_of_a_short_one(unit: str, log_stream) -> None:
+    path = hostile(unit, 8 * 1024)
+
+    def log_short() -> None:
+        access_line("/v1/bill/5f0c1d7e-3a52-4c4e-9d55-0d6f1f2a9b10")
+
+    def log_hostile() -> None:
+        access_line(path)
+
+    short_time = fastest(log_short, number=50)
+    hostile_time = fastest(log_hostile, number=50)
+    log_stream.seek(0)
+    log_stream.truncate()
+    assert hostile_time < 20 * short_time, (unit, short_time, hostile_time)
+
+
+def test_access_line_holds_the_path_once_and_cut_with_a_marker_when_long(log_stream) -> None:
+    path = hostile("a+", 8 * 1024)
+    access_line(path)
+    raw = log_stream.getvalue()
+    line = json.loads(raw)
+    assert len(raw) < MAX_FIELD_CHARS + 1024
+    assert line["path"].startswith("/a+a+") and line["path"].endswith(f"…[cut, {len(path)} chars in all]")
+    assert len(line["path"]) < MAX_FIELD_CHARS + 40
+    assert raw.count("/a+a+") == 1
+
+
+def test_every_part_of_a_line_is_bounded_when_message_fields_and_traceback_are_huge(log_stream) -> None:
+    huge = "x" * 100_000
+    try:
+        raise RuntimeError(huge + " the cause at the end")
+    except RuntimeError:
+        logging.getLogger("billing.http").exception("failed: %s", huge, extra={"detail": huge, "other": huge})
+    raw = log_stream.getvalue()
+    line = json.loads(raw)
+    assert raw.count("\n") == 1
+    assert len(raw) < 3 * (MAX_FIELD_CHARS + 40) + MAX_TRACE_CHARS + 1024
+    for field in ("message", "detail", "other"):
+        assert line[field].endswith("chars in all]") and len(line[field]) < MAX_FIELD_CHARS + 40, field
+    # A traceback keeps its end, where the error is.
+    assert line["exception"].startswith("[cut, ") and line["exception"].endswith("the cause at the end")
+
+
+@pytest.mark.parametrize("offset", [-40, -20, -5, -1, 0, 3])
+def test_secrets_are_masked_when_they_straddle_the_cut(offset: int, log_stream) -> None:
+    token = base64.b64encode(b"jane@example.com:Abcd1234!").decode()
+    secrets = {
+        "password=hunter2-hunter2": "hunter2-hunter2",
+        "jane.doe@example.com": "jane.doe",
+        f"Authorization: Basic {token}": token[:6],
+        ARGON2_HASH: ARGON2_HASH.split("$")[-1][:6],
+        "mysql://app:s3cr3t-s3cr3t@db/billing": "s3cr3t",
+    }
+    for secret, tell in secrets.items():
+        # The secret starts just before (or at) the place where the value is cut.
+        padding = "p" * (MAX_FIELD_CHARS + offset) + " "
+        access_line(padding + secret + " " + "q" * 5000)
+        access_line("q" * 5000 + " " + secret + " " + padding)  # and where a traceback's tail starts
+    try:
+        raise RuntimeError(" ".join(secrets) + "\n" + "r" * MAX_TRACE_CHARS)
+    except RuntimeError:
+        logging.getLogger("billing.http").exception("failed")
+    output = log_stream.getvalue()
+    for tell in secrets.values():
+        assert tell not in output, tell
+
+
+def test_redaction_still_masks_every_kind_of_secret() -> None:
+    token = base64.b64encode(b"jane@example.com:Abcd1234!").decode()
+    text = redact(f"Authorization: Basic {token} user Jane.Doe+x@Example.co.uk hash {ARGON2_HASH} "
+                  f"url mysql+aiomysql://app:s3cr3t@db:3306/billing password=hunter2&x=1 "
+                  f"legacy $pbkdf2-sha256$29000$abc$def {{\"api_key\": \"k-123\"}} Bearer abcdefgh.ijk")
+    for secret in (token, "Jane.Doe+x@Example.co.uk", ARGON2_HASH, "s3cr3t", "hunter2", "abc$def", "k-123",
+                   "abcdefgh.ijk"):
+        assert secret not in text, (secret, text)
+    assert "mysql+aiomysql://app:[redacted]@db:3306/billing" in text
+
+
+async def test_hostile_path_gives_one_bounded_access_line(aiohttp_client, fake_container, log_stream) -> None:
+    client: TestClient = await aiohttp_client(create_app(fake_container))
+    path = hostile("a+", 8000)  # the issue's `GET /` + "a+" * 4000, within aiohttp's 8190-byte line
+    response = await client.get(path)
+    assert response.status == 404
+    ours = [json.loads(raw) for raw in log_stream.getvalue().splitlines() if '"billing.' in raw]
+    assert len(ours) == 1
+    line = ours[0]
+    assert line["logger"] == "billing.access" and line["message"] == "GET unmatched 404 " + line["message"].split()[-1]
+    assert line["path"].endswith("chars in all]") and len(json.dumps(line)) < MAX_FIELD_CHARS + 1024
