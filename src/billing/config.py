@@ -158,6 +158,13 @@ def _seconds(raw: str) -> float:
     return value
 
 
+def _positive_seconds(raw: str) -> float:
+    value = _seconds(raw)
+    if value <= 0:
+        raise ValueError("must be a number of seconds above 0, at most 3600")
+    return value
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """Every setting, with its default. README lists them; keep the two in step."""
@@ -202,6 +209,7 @@ class Settings:
     # The HMAC key of idempotency fingerprints; every instance needs the same. Empty: `billing
     # serve` makes one for its run (cli.py). Never printed, not even in an error.
     idempotency_secret: str = dataclasses.field(default="", repr=False, metadata={"secret": True})
+    body_timeout_seconds: float = 30.0  # a request body that sends no byte this long: 408, connection closed
 
     @property
     def base_url(self) -> str:
@@ -269,4 +277,5 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "db_timeout_seconds": _seconds,
     "shutdown_drain_seconds": _seconds,
     "idempotency_secret": _secret,
+    "body_timeout_seconds": _positive_seconds,
 }

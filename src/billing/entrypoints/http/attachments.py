@@ -15,6 +15,7 @@ from billing.domain.use_cases.attach_file import AttachFileCommand
 from billing.domain.use_cases.get_attachment import AttachmentCommand
 from billing.domain.use_cases.views import AttachmentView
 from billing.entrypoints.http.auth import AuthenticatedHandler, authenticated
+from billing.entrypoints.http.body import next_part, read_chunk, skip
 from billing.entrypoints.http.idempotency import Fingerprints, idempotent, user_scope
 from billing.entrypoints.http.keys import CONTAINER, SETTINGS
 from billing.entrypoints.http.paths import path_uuid
@@ -23,7 +24,6 @@ from billing.ports import RecordAnswer
 
 routes = web.RouteTableDef()
 FIELD = "attachment"
-CHUNK = 256 * 1024
 # Room for the multipart boundaries and part headers around the file itself.
 MULTIPART_OVERHEAD = 64 * 1024
 
@@ -38,10 +38,10 @@ async def _file_part(request: web.Request) -> BodyPartReader:
         raise _no_file()
     try:
         reader = await request.multipart()
-        while (part := await reader.next()) is not None:
+        while (part := await next_part(request, reader)) is not None:
             if isinstance(part, BodyPartReader) and part.name == FIELD:
                 return part
-            await part.release()  # skip other fields without keeping them
+            await skip(request, part)  # other fields are not kept
     except MALFORMED:
         raise _malformed() from None
     raise _no_file()
@@ -55,10 +55,10 @@ def _malformed() -> ValidationFailed:
     return ValidationFailed(FieldError("body", "is not valid multipart/form-data"), "Malformed upload.")
 
 
-async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+async def _chunks(request: web.Request, part: BodyPartReader) -> AsyncIterator[bytes]:
     while True:
         try:
-            chunk = await part.read_chunk(CHUNK)
+            chunk = await read_chunk(request, part)
         except MALFORMED:
             raise _malformed() from None
         if not chunk:
@@ -81,7 +81,7 @@ async def _retried_file(request: web.Request, fingerprints: Fingerprints) -> str
     limit = request.app[SETTINGS].max_upload_bytes
     part = await _file_part(request)
     sha256, size = hashlib.sha256(), 0
-    async for chunk in _chunks(part):
+    async for chunk in _chunks(request, part):
         size += len(chunk)
         if size > limit:
             raise FileTooLarge(limit)
@@ -111,7 +111,7 @@ def _refused_early(handler: AuthenticatedHandler) -> AuthenticatedHandler:
 async def upload(request: web.Request, record: RecordAnswer[AttachmentView] | None, user: User) -> AttachmentView:
     part = await _file_part(request)
     command = AttachFileCommand(owner_id=user.id, bill_id=path_uuid(request, "id"), file_name=part.filename,
-                                chunks=_chunks(part), record_answer=record)
+                                chunks=_chunks(request, part), record_answer=record)
     return await request.app[CONTAINER].attach_file().execute(command)
 
 

@@ -1,4 +1,4 @@
-"""Response headers every answer gets (security), and CORS when configured."""
+"""Response headers every answer gets (security; no-store on private answers), and CORS when configured."""
 
 from __future__ import annotations
 
@@ -22,15 +22,29 @@ CORS_MAX_AGE = "600"
 web_response.SERVER_SOFTWARE = SERVER
 
 
-def security_headers(settings: Settings) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
-    """An on_response_prepare handler, so it also reaches answers no middleware sees (static files,
-    Swagger UI, streamed downloads). The headers are worked out once, not per response."""
+# Every /v1 answer is somebody's data (bills, profiles, pre-signed download URLs) or an error about
+# it: no browser, proxy or CDN may keep a copy.
+PRIVATE_PREFIX = "/v1/"
+NO_STORE = "no-store"
+
+
+def security_header_values(settings: Settings) -> dict[str, str]:
+    """The security headers every answer carries, including those aiohttp writes itself."""
     headers = {hdrs.SERVER: SERVER, "X-Content-Type-Options": "nosniff"}
     if settings.base_url.startswith("https://"):
         headers[hdrs.STRICT_TRANSPORT_SECURITY] = HSTS
+    return headers
+
+
+def security_headers(settings: Settings) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    """An on_response_prepare handler, so it also reaches answers no middleware sees (static files,
+    Swagger UI, streamed downloads). The headers are worked out once, not per response: the
+    public set, and the private set (`Cache-Control: no-store` as well) for every /v1 answer."""
+    public = security_header_values(settings)
+    private = {**public, hdrs.CACHE_CONTROL: NO_STORE}
 
     async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
-        response.headers.update(headers)
+        response.headers.update(private if request.path.startswith(PRIVATE_PREFIX) else public)
 
     return add_security_headers
 

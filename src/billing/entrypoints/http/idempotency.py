@@ -37,6 +37,7 @@ import orjson
 from aiohttp import web
 
 from billing.domain.model import FieldError, ServiceUnavailable, ValidationFailed
+from billing.entrypoints.http.body import read_body
 from billing.entrypoints.http.keys import CONTAINER
 from billing.ports import IdempotencyAnswers, KeyClaim, RecordAnswer
 
@@ -82,9 +83,9 @@ class Fingerprints:
 
 
 async def json_body(request: web.Request, fingerprints: Fingerprints) -> str:
-    """A JSON request's fingerprint: method, path and body (cached by aiohttp for the handler;
+    """A JSON request's fingerprint: method, path and body (kept by read_body for the handler;
     413 above the app's limit)."""
-    return fingerprints.of(request, await request.read())
+    return fingerprints.of(request, await read_body(request))
 
 
 FINGERPRINTS = web.AppKey("idempotency_fingerprints", Fingerprints)

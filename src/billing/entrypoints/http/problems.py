@@ -19,6 +19,7 @@ from billing.domain.model import (
     ValidationFailed,
 )
 from billing.domain.model.login_throttle import TooManyAttempts
+from billing.entrypoints.http.body import BodyTimeout
 from billing.entrypoints.http.wire import json_response
 
 PROBLEM = "application/problem+json"
@@ -54,6 +55,12 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return problem(415, "Only PDF, PNG and JPEG files are accepted (judged by their content).")
     except TooManyAttempts as exc:
         return problem(429, "Too many failed sign-ins; retry later.", headers={"Retry-After": str(exc.retry_after)})
+    except BodyTimeout as exc:
+        # The rest of the body may never come: answer, and close the connection rather than wait for it.
+        log.info("request body stalled: %s", exc)
+        response = problem(408, f"No part of the request body arrived for {exc.seconds:g} s; nothing was stored.")
+        response.force_close()
+        return response
     except Conflict as exc:
         return problem(409, str(exc) or "The request conflicts with the resource's state.")
     except ServiceUnavailable as exc:

@@ -17,8 +17,10 @@ from aiohttp import web
 
 from billing.container import Container
 from billing.entrypoints.http.app import create_app
+from billing.entrypoints.http.headers import security_header_values
 from billing.entrypoints.http.keys import IN_FLIGHT, SHUTTING_DOWN
 from billing.entrypoints.http.lifecycle import InFlight
+from billing.entrypoints.http.protocol import BillingAppRunner
 
 # Below the usual 30 s that platforms (systemd, ECS, CodeDeploy) wait before SIGKILL.
 SHUTDOWN_TIMEOUT = 20.0
@@ -58,7 +60,8 @@ async def serve(container: Container, *, banner: str | None = None, prepare: Pre
     settings = container.settings()
     app = create_app(container)
     # aiohttp's own wait comes after ours (InFlight, below): it only meets requests that outlived it.
-    runner = web.AppRunner(app, shutdown_timeout=AIOHTTP_SHUTDOWN_TIMEOUT, access_log=None, handle_signals=False)
+    runner = BillingAppRunner(app, headers=security_header_values(settings), shutdown_timeout=AIOHTTP_SHUTDOWN_TIMEOUT,
+                              access_log=None, handle_signals=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in _STOP_SIGNALS:

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from billing.domain.model import FieldError, User, ValidationFailed
 from billing.domain.use_cases.views import AttachmentView, BillView
+from billing.entrypoints.http.body import read_body
 
 JSON = "application/json"
 
@@ -28,7 +29,7 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     if content_type is not None and request.content_type not in (JSON, "application/merge-patch+json") \
             and not request.content_type.endswith("+json"):
         raise web.HTTPUnsupportedMediaType(text=f"send {JSON}")
-    raw = await request.read()
+    raw = await read_body(request)
     try:
         data = json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError, RecursionError):
