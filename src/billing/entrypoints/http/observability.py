@@ -101,11 +101,14 @@ async def observability_middleware(request: web.Request, handler: Handler) -> we
         metrics.increment(HTTP_REQUESTS, tags=tags)
         metrics.timing(HTTP_REQUEST_DURATION, duration_ms, tags=tags)
         if access_log.isEnabledFor(logging.INFO):  # the record is not even built below INFO
-            # The path (ids are useful when debugging) once, as a field: the message names the
-            # route. Never the query string or headers. The handler's filter bounds its length.
-            access_log.info(
-                "%s %s %d %.1fms", method, route, status, duration_ms,
-                extra={"route": route, "method": method, "path": request.path, "status": status,
-                       "duration_ms": round(duration_ms, 3)},
-            )
+            log_access(request, route, status, duration_ms)
         reset_log_context(context)
+
+
+def log_access(request: web.BaseRequest, route: str, status: int, duration_ms: float) -> None:
+    """The access line. The path (ids are useful when debugging) once, as a field: the message names
+    the route. Never the query string or headers. The log handler's filter bounds its length."""
+    method = request.method
+    access_log.info("%s %s %d %.1fms", method, route, status, duration_ms,
+                    extra={"route": route, "method": method, "path": request.path, "status": status,
+                           "duration_ms": round(duration_ms, 3)})
