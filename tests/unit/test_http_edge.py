@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestClient
 from billing.config import ConfigError, Settings
 from billing.entrypoints.http.app import create_app
 from billing.entrypoints.http.headers import security_header_values
+from billing.entrypoints.http.ops import openapi_document
 from billing.entrypoints.http.protocol import BillingAppRunner
 from tests.conftest import container_with_fakes
 from tests.fakes import FakeFileStore
@@ -290,3 +291,23 @@ async def test_public_answers_do_not_say_no_store(client) -> None:
     for path in ("/healthz", "/readyz", "/openapi.json", "/docs"):
         response = await client.get(path)
         assert response.status == 200 and "Cache-Control" not in response.headers, path
+
+
+def test_document_says_no_store_on_every_v1_answer_and_408_where_a_body_is_read() -> None:
+    document = openapi_document()
+    components = document["components"]
+
+    def resolve(node: dict) -> dict:
+        while "$ref" in node:
+            kind, name = node["$ref"].split("/")[-2:]
+            node = components[kind][name]
+        return node
+
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method not in ("get", "put", "post", "delete", "patch"):
+                continue
+            for status, response in operation["responses"].items():
+                headers = resolve(response).get("headers", {})
+                assert ("Cache-Control" in headers) == path.startswith("/v1/"), (method, path, status)
+            assert ("408" in operation["responses"]) == ("requestBody" in operation), (method, path)
