@@ -212,6 +212,26 @@ async def test_malformed_request_is_400_problem_json_without_echo_when_the_parse
     assert "secret-in" not in logged[0].getMessage()
 
 
+async def test_error_escaping_the_middlewares_is_500_problem_json_logged_with_its_traceback(caplog) -> None:
+    async def broken(request: web.Request) -> web.Response:
+        raise RuntimeError("secret-detail")
+
+    app = web.Application()  # none of our middlewares: the error reaches aiohttp's own handler
+    app.router.add_get("/broken", broken)
+    runner = BillingAppRunner(app, headers={"Server": "billing"}, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        status, headers, body = parse(await exchange(site.port, b"GET /broken HTTP/1.1\r\nHost: x\r\n\r\n"))
+    finally:
+        await runner.cleanup()
+    assert status == 500 and headers["content-type"] == "application/problem+json" and headers["server"] == "billing"
+    assert b"secret-detail" not in body
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [r.name for r in errors] == ["billing.http"] and errors[0].exc_info is not None
+
+
 async def test_a_good_request_is_still_served_by_the_same_server(real_server) -> None:
     status, headers, body = parse(await exchange(real_server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
                                                              b"Connection: close\r\n\r\n"))
