@@ -26,9 +26,10 @@ from billing.domain.model import (
     ServiceUnavailable,
     User,
 )
+from billing.domain.model.throttle import Tally
 from billing.domain.use_cases.views import AttachmentView, BillView
 from billing.entrypoints.http.wire import _default, bill_json
-from billing.ports import BillRow, HeldKey, KeyClaim
+from billing.ports import BillRow, HeldKey, KeyClaim, VerificationGate
 from billing.domain.model.legacy import (
     CopiedObject,
     LegacyAttachment,
@@ -53,20 +54,43 @@ class FakeClock:
 
 
 class FakePasswordHasher:
-    """Transparent 'hashes' (fake$<password>); `legacy$...` hashes verify but need a rehash."""
+    """Transparent 'hashes' (fake$<password>); `legacy$...` hashes verify but need a rehash.
+
+    Like the real one, it remembers successes: a verification it has seen succeed is answered
+    without its gate (`remembered` counts those); any other passes the gate, and is counted in
+    `computed` (`decoy_checks` for the decoy's)."""
 
     def __init__(self) -> None:
         self.decoy_checks = 0
+        self.computed = 0
+        self.remembered = 0
+        self.remember = True  # False: every verification is computed (a cold cache in every process)
+        self._known: set[tuple[str, str]] = set()
 
     async def hash(self, password: str) -> str:
         return f"fake${password}"
 
-    async def verify(self, password: str, password_hash: str) -> bool:
+    async def verify(self, password: str, password_hash: str, gate: VerificationGate | None = None) -> bool:
+        if self.remember and (password, password_hash) in self._known:
+            self.remembered += 1
+            return True
+        if gate is not None:
+            await gate.admit()
+        self.computed += 1
         scheme, _, secret = password_hash.partition("$")
-        return scheme in ("fake", "legacy") and secret == password
+        ok = scheme in ("fake", "legacy") and secret == password
+        if ok:
+            self._known.add((password, password_hash))
+        if gate is not None:
+            await gate.settle(ok)
+        return ok
 
-    async def verify_decoy(self, password: str) -> None:
+    async def verify_decoy(self, password: str, gate: VerificationGate | None = None) -> None:
+        if gate is not None:
+            await gate.admit()
         self.decoy_checks += 1
+        if gate is not None:
+            await gate.settle(False)
 
     def needs_rehash(self, password_hash: str) -> bool:
         return password_hash.startswith("legacy$")
@@ -92,6 +116,7 @@ class Tables:
     users: dict[UUID, User] = field(default_factory=dict)
     bills: dict[UUID, Bill] = field(default_factory=dict)
     idempotency: dict[tuple[str, str], IdempotencyRow] = field(default_factory=dict)
+    attempt_counters: dict[str, Tally] = field(default_factory=dict)
     commits: int = 0
     down: bool = False  # simulate an unreachable database
     fail_attachment_insert: bool = False
@@ -250,6 +275,39 @@ class FakeIdempotencyAnswers:
         return True
 
 
+class FakeAttemptCounterRepository:
+    """Counters by key (the SQL adapter's rows, undigested). The fake unit of work runs one task
+    at a time, so the lock the real one takes is not needed here."""
+
+    def __init__(self, counters: dict[str, Tally]) -> None:
+        self._counters = counters
+
+    async def count(self, keys: Sequence[str], now: datetime, window: timedelta) -> Sequence[Tally]:
+        tallies = []
+        for key in keys:
+            old = self._counters.get(key)
+            if old is None or old.window_ends <= now:
+                new = Tally(key, 1, now + window)
+            else:
+                new = dataclasses.replace(old, attempts=old.attempts + 1)
+            self._counters[key] = new
+            tallies.append(new)
+        return tallies
+
+    async def uncount(self, tallies: Sequence[Tally], *, clear: Collection[str] = ()) -> None:
+        for tally in tallies:
+            current = self._counters.get(tally.key)
+            if current is not None and current.window_ends == tally.window_ends:
+                attempts = 0 if tally.key in clear else max(0, current.attempts - 1)
+                self._counters[tally.key] = dataclasses.replace(current, attempts=attempts)
+
+    async def purge(self, now: datetime, limit: int) -> int:
+        ended = [k for k, t in self._counters.items() if t.window_ends <= now][:limit]
+        for key in ended:
+            del self._counters[key]
+        return len(ended)
+
+
 class FakeUnitOfWork:
     """Works on a copy of the tables; commit publishes the copy, anything else discards it."""
 
@@ -264,6 +322,8 @@ class FakeUnitOfWork:
         self._users = copy.deepcopy(self._tables.users)
         self._bills = copy.deepcopy(self._tables.bills)
         self.idempotency = FakeIdempotencyAnswers(self._tables.idempotency)
+        self._attempts = dict(self._tables.attempt_counters)
+        self.attempts = FakeAttemptCounterRepository(self._attempts)
         self.users = FakeUserRepository(self._users)
         self.bills = FakeBillRepository(self._bills)
         self.attachments = FakeAttachmentRepository(self._bills)
@@ -280,12 +340,15 @@ class FakeUnitOfWork:
         self._tables.bills = copy.deepcopy(self._bills)
         self._tables.idempotency.update(self.idempotency.pending)
         self.idempotency.pending = {}
+        self._tables.attempt_counters = dict(self._attempts)
         self._tables.commits += 1
 
     async def rollback(self) -> None:
         self._users = copy.deepcopy(self._tables.users)
         self._bills = copy.deepcopy(self._tables.bills)
         self.idempotency.pending = {}
+        self._attempts.clear()
+        self._attempts.update(self._tables.attempt_counters)
 
 
 class FakeCallerViews:

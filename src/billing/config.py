@@ -151,6 +151,13 @@ def _secret(raw: str) -> str:
     return raw
 
 
+def _window_seconds(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= 86400:
+        raise ValueError("must be 1 to 86400 seconds")
+    return value
+
+
 def _seconds(raw: str) -> float:
     value = float(raw)
     if not 0 <= value <= 3600 or value != value:
@@ -200,9 +207,13 @@ class Settings:
     statsd_port: int = 8125
     statsd_prefix: str = "billing"
     cors_origins: tuple[str, ...] = ()  # empty: no CORS headers at all (browsers keep other origins out)
-    login_failures_per_account: int = 5  # failed sign-ins before an account must wait (doubling, see README)
-    login_failures_per_address: int = 20  # the same, per client address
-    login_max_delay_seconds: int = 300  # the longest wait a failed sign-in can cause
+    # Sign-in throttling (docs/reliability-and-security.md): failures per window...
+    login_window_seconds: int = 900  # ...counted in fixed windows this long
+    login_failures_per_pair: int = 5  # ...of one account from one client address
+    login_failures_per_address: int = 20  # ...from one client address, whatever the accounts
+    login_failures_per_account: int = 10  # ...of one account; past it, failing addresses stop at once
+    registrations_per_address: int = 10  # POST /v1/user per client address and registration window
+    registration_window_seconds: int = 3600
     forwarded_hops: int = 0  # proxies in front that append to X-Forwarded-For (the ALB: 1); 0 trusts none
     db_timeout_seconds: float = 1.5  # a database statement or connection attempt slower than this is a 503
     shutdown_drain_seconds: float = 0.0  # on SIGTERM: /readyz is 503 but requests are still accepted this long
@@ -270,9 +281,12 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "statsd_port": _port,
     "statsd_prefix": _metric_prefix,
     "cors_origins": _origins,
-    "login_failures_per_account": _positive_int,
+    "login_window_seconds": _window_seconds,
+    "login_failures_per_pair": _positive_int,
     "login_failures_per_address": _positive_int,
-    "login_max_delay_seconds": _positive_int,
+    "login_failures_per_account": _positive_int,
+    "registrations_per_address": _positive_int,
+    "registration_window_seconds": _window_seconds,
     "forwarded_hops": _non_negative_int,
     "db_timeout_seconds": _seconds,
     "shutdown_drain_seconds": _seconds,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -30,7 +31,7 @@ from billing.adapters.sql.idempotency_store import SqlIdempotencyStore
 from billing.adapters.sql.migrate import upgrade_to_head
 from billing.adapters.sql.unit_of_work import SqlUnitOfWork
 from billing.config import Settings
-from billing.domain.model.login_throttle import LoginThrottle
+from billing.domain.model.throttle import RegistrationRules, SignInRules
 from billing.domain.use_cases.attach_file import AttachFile
 from billing.domain.use_cases.authenticate import Authenticate
 from billing.domain.use_cases.get_own_bill import GetOwnBill
@@ -43,6 +44,7 @@ from billing.domain.use_cases.import_legacy import ImportLegacyData
 from billing.domain.use_cases.prepare_due_bills_digest import PrepareDueBillsDigest
 from billing.domain.use_cases.register_user import RegisterUser
 from billing.domain.use_cases.request_due_bills_email import RequestDueBillsEmail
+from billing.domain.use_cases.throttle import ProcessThrottleState, Throttle
 from billing.domain.use_cases.update_bill import UpdateBill
 from billing.domain.use_cases.update_profile import UpdateProfile
 
@@ -173,17 +175,26 @@ class Container(containers.DeclarativeContainer):
     bootstrap = providers.Callable(_bootstrap, aws_clients, settings, False)
     bootstrap_local = providers.Callable(_bootstrap, aws_clients, settings, True)
 
-    # In process memory, per process (see domain/model/login_throttle.py).
-    login_throttle = providers.Singleton(
-        LoginThrottle,
-        per_account=settings.provided.login_failures_per_account,
+    # Throttling: counters in the database, shared by every process and instance.
+    sign_in_rules = providers.Singleton(
+        SignInRules,
+        window=providers.Factory(timedelta, seconds=settings.provided.login_window_seconds),
+        per_pair=settings.provided.login_failures_per_pair,
         per_address=settings.provided.login_failures_per_address,
-        max_delay_seconds=settings.provided.login_max_delay_seconds,
+        per_account=settings.provided.login_failures_per_account,
     )
+    registration_rules = providers.Singleton(
+        RegistrationRules,
+        window=providers.Factory(timedelta, seconds=settings.provided.registration_window_seconds),
+        per_address=settings.provided.registrations_per_address,
+    )
+    throttle_state = providers.Singleton(ProcessThrottleState)
+    throttle = providers.Factory(Throttle, uow, clock, throttle_state)
 
     # Use cases
-    authenticate = providers.Factory(Authenticate, uow, password_hasher, clock, reads=read_uow)
-    register_user = providers.Factory(RegisterUser, uow, password_hasher, clock)
+    authenticate = providers.Factory(Authenticate, uow, password_hasher, clock, throttle, sign_in_rules,
+                                     reads=read_uow)
+    register_user = providers.Factory(RegisterUser, uow, password_hasher, clock, throttle, registration_rules)
     update_profile = providers.Factory(UpdateProfile, uow, password_hasher, clock)
     create_bill = providers.Factory(CreateBill, uow, clock)
     get_own_bill = providers.Factory(GetOwnBill, read_uow, authenticate, file_store)

@@ -194,63 +194,105 @@ async def test_upload_replays_by_content_and_refuses_other_content(client, user,
     assert len(file_store.objects) == 1
 
 
-# --- failed-login throttling -------------------------------------------------------------------
+# --- sign-in throttling (the rules themselves: tests/unit/test_throttle.py) -----------------------
 
-async def test_failed_logins_lock_the_account_briefly_with_429(client, user, clock) -> None:
-    wrong = basic("jane@example.com", "Wrong999!")
+ATTACKER = {"X-Forwarded-For": "203.0.113.9"}
+OWNER = {"X-Forwarded-For": "198.51.100.7"}
+WRONG = basic("jane@example.com", "Wrong999!")
+
+
+async def behind_the_alb(aiohttp_client, tables, clock, hasher, **settings) -> TestClient:  # type: ignore[no-untyped-def]
+    """A client of the app behind one trusted proxy (X-Forwarded-For names the client), Jane registered."""
+    client = await client_for(aiohttp_client, tables, clock, hasher, forwarded_hops=1, **settings)
+    assert (await client.post("/v1/user", json=USER)).status == 201
+    return client
+
+
+async def test_guesser_gets_429_while_the_owner_signs_in_from_another_address(aiohttp_client, tables, clock,
+                                                                              hasher) -> None:
+    client = await behind_the_alb(aiohttp_client, tables, clock, hasher)
     for _ in range(5):
-        await problem_of(await client.get("/v1/user/self", headers=wrong), 401)
-    await problem_of(await client.get("/v1/user/self", headers=wrong), 401)  # the 6th is checked: 1 s wait after
-    response = await client.get("/v1/user/self", headers=AUTH)  # even the right password waits
-    await problem_of(response, 429)
-    assert int(response.headers["Retry-After"]) >= 1
-    clock.advance(seconds=1)
-    assert (await client.get("/v1/user/self", headers=AUTH)).status == 200  # success resets the count
-    await problem_of(await client.get("/v1/user/self", headers=wrong), 401)
+        await problem_of(await client.get("/v1/user/self", headers=WRONG | ATTACKER), 401)
+    computed = hasher.computed
+    refused = await client.get("/v1/user/self", headers=WRONG | ATTACKER)
+    body = await problem_of(refused, 429)
+    assert refused.headers["Retry-After"] == "900" and "900 s" in body["detail"]
+    assert "WWW-Authenticate" not in refused.headers
+    # Refused unchecked, even with the right password: the guesser learns nothing more.
+    await problem_of(await client.get("/v1/user/self", headers=AUTH | ATTACKER), 429)
+    assert hasher.computed == computed
+    assert (await client.get("/v1/user/self", headers=AUTH | OWNER)).status == 200
+    clock.advance(seconds=900)  # the window ended: five more guesses, never locked for good
+    await problem_of(await client.get("/v1/user/self", headers=WRONG | ATTACKER), 401)
 
 
-async def test_reads_that_authenticate_in_their_query_are_throttled_and_reset_alike(client, user, clock) -> None:
-    wrong = basic("jane@example.com", "Wrong999!")
-    for path in ("/v1/bills", "/v1/bill/0b0b0b0b-0000-4000-8000-000000000000") * 3:
-        await problem_of(await client.get(path, headers=wrong), 401)
-    response = await client.get("/v1/bills", headers=AUTH)  # the 6th failure locked the account
-    await problem_of(response, 429)
-    await problem_of(await client.get("/v1/bill/0b0b0b0b-0000-4000-8000-000000000000", headers=AUTH), 429)
-    clock.advance(seconds=1)
-    await problem_of(await client.get("/v1/bill/0b0b0b0b-0000-4000-8000-000000000000", headers=AUTH), 404)
-    for _ in range(5):  # the success reset the count: five more failures are free again
-        await problem_of(await client.get("/v1/bills", headers=wrong), 401)
-    assert (await client.get("/v1/bills", headers=AUTH)).status == 200
+async def test_a_correct_password_resets_its_pair(aiohttp_client, tables, clock, hasher) -> None:
+    client = await behind_the_alb(aiohttp_client, tables, clock, hasher)
+    for _ in range(4):
+        await problem_of(await client.get("/v1/user/self", headers=WRONG | OWNER), 401)
+    assert (await client.get("/v1/user/self", headers=AUTH | OWNER)).status == 200
+    for _ in range(5):
+        await problem_of(await client.get("/v1/user/self", headers=WRONG | OWNER), 401)
+    await problem_of(await client.get("/v1/user/self", headers=WRONG | OWNER), 429)
+
+
+async def test_a_remembered_success_touches_no_counter(aiohttp_client, tables, clock, hasher) -> None:
+    client = await behind_the_alb(aiohttp_client, tables, clock, hasher)
+    assert (await client.get("/v1/user/self", headers=AUTH | OWNER)).status == 200  # computed once
+    counters = dict(tables.attempt_counters)
+    for _ in range(5):
+        await problem_of(await client.get("/v1/user/self", headers=WRONG | OWNER), 401)
+    await problem_of(await client.get("/v1/user/self", headers=WRONG | OWNER), 429)
+    after_the_failures = dict(tables.attempt_counters)
+    assert after_the_failures != counters
+    for _ in range(3):  # the owner, known to the hasher, from the very address that is refused
+        assert (await client.get("/v1/user/self", headers=AUTH | OWNER)).status == 200
+    assert tables.attempt_counters == after_the_failures and hasher.remembered == 3
+
+
+async def test_reads_that_authenticate_in_their_query_are_throttled_alike(aiohttp_client, tables, clock,
+                                                                          hasher) -> None:
+    client = await behind_the_alb(aiohttp_client, tables, clock, hasher)
+    bill = "/v1/bill/0b0b0b0b-0000-4000-8000-000000000000"
+    for path in ("/v1/bills", bill, "/v1/bills", bill, "/v1/bills"):
+        await problem_of(await client.get(path, headers=WRONG | ATTACKER), 401)
+    await problem_of(await client.get("/v1/bills", headers=AUTH | ATTACKER), 429)
+    await problem_of(await client.get(bill, headers=AUTH | ATTACKER), 429)
+    await problem_of(await client.get(bill, headers=AUTH | OWNER), 404)
+    assert (await client.get("/v1/bills", headers=AUTH | OWNER)).status == 200
     # A stranger learns nothing from a malformed id or query: 401 first, as on every route.
     await problem_of(await client.get("/v1/bill/not-a-uuid"), 401)
-    await problem_of(await client.get("/v1/bills?limit=0", headers=wrong), 401)
-    await problem_of(await client.get("/v1/bill/not-a-uuid", headers=AUTH), 404)
-    await problem_of(await client.get("/v1/bills?limit=0", headers=AUTH), 400)
+    await problem_of(await client.get("/v1/bills?limit=0", headers=WRONG | OWNER), 401)
+    await problem_of(await client.get("/v1/bill/not-a-uuid", headers=AUTH | OWNER), 404)
+    await problem_of(await client.get("/v1/bills?limit=0", headers=AUTH | OWNER), 400)
 
 
-async def test_lockout_grows_but_is_capped(aiohttp_client, tables, clock, hasher) -> None:
-    client = await client_for(aiohttp_client, tables, clock, hasher, login_max_delay_seconds=60)
-    assert (await client.post("/v1/user", json=USER)).status == 201
-    wrong = basic("jane@example.com", "Wrong999!")
-    waits = []
-    for _ in range(30):
-        response = await client.get("/v1/user/self", headers=wrong)
-        if response.status == 429:
-            waits.append(int(response.headers["Retry-After"]))
-            clock.advance(seconds=waits[-1])
-    assert waits[:8] == [1, 2, 4, 8, 16, 32, 60, 60] and set(waits[6:]) == {60}
-    clock.advance(seconds=60)
-    assert (await client.get("/v1/user/self", headers=AUTH)).status == 200  # never locked out for good
-
-
-async def test_failures_from_one_address_throttle_every_account_it_tries(aiohttp_client, tables, clock, hasher) -> None:
-    client = await client_for(aiohttp_client, tables, clock, hasher, login_failures_per_address=3)
+async def test_failures_from_one_address_throttle_every_account_it_tries(aiohttp_client, tables, clock,
+                                                                         hasher) -> None:
+    client = await behind_the_alb(aiohttp_client, tables, clock, hasher, login_failures_per_address=3)
     for i in range(3):
-        await problem_of(await client.get("/v1/user/self", headers=basic(f"nobody{i}@example.com")), 401)
-    await problem_of(await client.get("/v1/user/self", headers=basic("nobody9@example.com")), 401)
-    response = await client.get("/v1/user/self", headers=basic("another@example.com"))
+        await problem_of(await client.get("/v1/user/self", headers=basic(f"nobody{i}@example.com") | ATTACKER), 401)
+    response = await client.get("/v1/user/self", headers=AUTH | ATTACKER)  # a known account, the right password
     await problem_of(response, 429)
-    assert response.headers["Retry-After"] == "1"
+    assert response.headers["Retry-After"] == "900"
+    assert (await client.get("/v1/user/self", headers=AUTH | OWNER)).status == 200
+
+
+async def test_unknown_and_known_accounts_are_throttled_alike(aiohttp_client, tables, clock, hasher) -> None:
+    client = await behind_the_alb(aiohttp_client, tables, clock, hasher)
+    answers = {}
+    for login in ("jane@example.com", "ghost@example.com"):
+        statuses = [(await client.get("/v1/user/self", headers=basic(login, "Wrong999!") | ATTACKER)).status
+                    for _ in range(7)]
+        answers[login] = statuses
+    assert answers["jane@example.com"] == answers["ghost@example.com"] == [401] * 5 + [429] * 2
+
+
+async def test_a_malformed_authorization_header_checks_no_password_and_counts_nothing(client, hasher,
+                                                                                       tables) -> None:
+    for header in ("Basic !!!", "Bearer x", "Basic " + "QQ=="):
+        await problem_of(await client.get("/v1/user/self", headers={"Authorization": header}), 401)
+    assert hasher.computed == hasher.decoy_checks == 0 and tables.attempt_counters == {}
 
 
 async def test_forwarded_address_used_only_behind_trusted_proxies(aiohttp_client, tables, clock, hasher) -> None:
@@ -260,6 +302,42 @@ async def test_forwarded_address_used_only_behind_trusted_proxies(aiohttp_client
                                           | {"X-Forwarded-For": f"1.2.3.4, {ip}"}), 401)
     await problem_of(await client.get("/v1/user/self", headers=basic("b@example.com")
                                       | {"X-Forwarded-For": "10.0.0.3"}), 401)
+    await problem_of(await client.get("/v1/user/self", headers=basic("c@example.com")
+                                      | {"X-Forwarded-For": "10.0.0.2, 10.0.0.3"}), 429)  # 10.0.0.3 again
+
+
+async def test_without_trusted_proxies_the_peer_is_the_client(aiohttp_client, tables, clock, hasher) -> None:
+    client = await client_for(aiohttp_client, tables, clock, hasher, login_failures_per_address=1)
+    await problem_of(await client.get("/v1/user/self", headers=basic("a@example.com")
+                                      | {"X-Forwarded-For": "10.0.0.1"}), 401)
+    await problem_of(await client.get("/v1/user/self", headers=basic("b@example.com")  # the forged header is ignored
+                                      | {"X-Forwarded-For": "10.0.0.2"}), 429)
+
+
+# --- registration throttling -------------------------------------------------------------------
+
+async def test_registrations_past_the_limit_are_429_and_store_nothing(aiohttp_client, tables, clock, hasher) -> None:
+    client = await client_for(aiohttp_client, tables, clock, hasher, forwarded_hops=1, registrations_per_address=3)
+    here, there = {"X-Forwarded-For": "203.0.113.9"}, {"X-Forwarded-For": "198.51.100.7"}
+    for i in range(3):
+        response = await client.post("/v1/user", json=USER | {"email_address": f"u{i}@example.com"}, headers=here)
+        assert response.status == 201
+    # A taken address counts too: probing which addresses are registered is limited alike.
+    await problem_of(await client.post("/v1/user", json=USER | {"email_address": "u0@example.com"}, headers=here), 429)
+    refused = await client.post("/v1/user", json=USER | {"email_address": "u9@example.com"}, headers=here)
+    body = await problem_of(refused, 429)
+    assert refused.headers["Retry-After"] == "3600" and "3600 s" in body["detail"]
+    assert len(tables.users) == 3
+    assert (await client.post("/v1/user", json=USER | {"email_address": "v@example.com"}, headers=there)).status == 201
+    clock.advance(seconds=3600)
+    assert (await client.post("/v1/user", json=USER | {"email_address": "u9@example.com"}, headers=here)).status == 201
+
+
+async def test_an_invalid_registration_is_400_and_not_counted(aiohttp_client, tables, clock, hasher) -> None:
+    client = await client_for(aiohttp_client, tables, clock, hasher, registrations_per_address=1)
+    for _ in range(3):
+        await problem_of(await client.post("/v1/user", json=USER | {"email_address": "nope"}), 400)
+    assert (await client.post("/v1/user", json=USER)).status == 201
 
 
 # --- limits ------------------------------------------------------------------------------------

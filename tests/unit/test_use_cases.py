@@ -7,12 +7,14 @@ from uuid import uuid4
 import pytest
 
 from billing.domain.model import AuthenticationFailed, BillQuery, NotFound, ServiceUnavailable, User, ValidationFailed
+from billing.domain.model.throttle import RegistrationRules, SignInRules
 from billing.domain.use_cases.authenticate import Authenticate, Credentials
 from billing.domain.use_cases.create_bill import CreateBill, CreateBillCommand
 from billing.domain.use_cases.delete_bill import DeleteBill, DeleteBillCommand
 from billing.domain.use_cases.get_own_bill import GetOwnBill, GetOwnBillCommand
 from billing.domain.use_cases.list_own_bills import ListOwnBills, ListOwnBillsCommand
 from billing.domain.use_cases.register_user import RegisterUser, RegisterUserCommand
+from billing.domain.use_cases.throttle import Throttle
 from billing.domain.use_cases.update_bill import UpdateBill, UpdateBillCommand
 from billing.domain.use_cases.update_profile import UpdateProfile, UpdateProfileCommand
 from tests.fakes import FakeClock, FakeFileStore, FakePasswordHasher, FakeReadOnlyUnitOfWork, FakeUnitOfWork, Tables
@@ -27,9 +29,19 @@ def uow(tables: Tables) -> FakeUnitOfWork:
     return FakeUnitOfWork(tables)
 
 
+def authenticator(uow: FakeUnitOfWork, hasher: FakePasswordHasher, clock: FakeClock,
+                  reads: FakeReadOnlyUnitOfWork | None = None) -> Authenticate:
+    """Authenticate as the container wires it: the throttle on the same (fake) database."""
+    return Authenticate(uow, hasher, clock, Throttle(uow, clock), SignInRules(), reads=reads)
+
+
+def registrar(uow: FakeUnitOfWork, hasher: FakePasswordHasher, clock: FakeClock) -> RegisterUser:
+    return RegisterUser(uow, hasher, clock, Throttle(uow, clock), RegistrationRules())
+
+
 async def register(uow: FakeUnitOfWork, hasher: FakePasswordHasher, clock: FakeClock, email: str = "Jo@Example.com") -> User:
     fields = {"first_name": "Jo", "last_name": "Doe", "email_address": email, "password": PASSWORD}
-    return await RegisterUser(uow, hasher, clock).execute(RegisterUserCommand(fields=fields))
+    return await registrar(uow, hasher, clock).execute(RegisterUserCommand(fields=fields))
 
 
 async def test_user_stored_with_lower_case_email_and_hash_when_registered(uow, hasher, clock, tables) -> None:
@@ -50,7 +62,7 @@ async def test_registration_refused_when_email_taken_in_any_case(uow, hasher, cl
 
 async def test_authenticate_matches_email_case_insensitively(uow, hasher, clock) -> None:
     user = await register(uow, hasher, clock)
-    found = await Authenticate(uow, hasher, clock).execute(Credentials(email_address="JO@example.com", password=PASSWORD))
+    found = await authenticator(uow, hasher, clock).execute(Credentials(email_address="JO@example.com", password=PASSWORD))
     assert found.id == user.id
 
 
@@ -58,12 +70,12 @@ async def test_authenticate_matches_email_case_insensitively(uow, hasher, clock)
 async def test_authenticate_fails_when_credentials_do_not_match(uow, hasher, clock, email, password) -> None:
     await register(uow, hasher, clock)
     with pytest.raises(AuthenticationFailed):
-        await Authenticate(uow, hasher, clock).execute(Credentials(email_address=email, password=password))
+        await authenticator(uow, hasher, clock).execute(Credentials(email_address=email, password=password))
 
 
 async def test_unknown_account_still_costs_a_verification(uow, hasher, clock) -> None:
     with pytest.raises(AuthenticationFailed):
-        await Authenticate(uow, hasher, clock).execute(Credentials(email_address="ghost@example.com", password=PASSWORD))
+        await authenticator(uow, hasher, clock).execute(Credentials(email_address="ghost@example.com", password=PASSWORD))
     assert hasher.decoy_checks == 1
 
 
@@ -71,7 +83,7 @@ async def test_legacy_hash_replaced_after_successful_login(uow, hasher, clock, t
     user = await register(uow, hasher, clock)
     tables.users[user.id].password_hash = f"legacy${PASSWORD}"
     clock.advance(minutes=5)
-    await Authenticate(uow, hasher, clock).execute(Credentials(email_address="jo@example.com", password=PASSWORD))
+    await authenticator(uow, hasher, clock).execute(Credentials(email_address="jo@example.com", password=PASSWORD))
     assert tables.users[user.id].password_hash == f"fake${PASSWORD}"
     assert tables.users[user.id].account_updated == clock.now()
 
@@ -81,7 +93,7 @@ async def test_old_password_refused_when_profile_changes_it(uow, hasher, clock) 
     command = UpdateProfileCommand(user=user, fields={"password": "Newpass99$", "last_name": "Roe"})
     updated = await UpdateProfile(uow, hasher, clock).execute(command)
     assert updated.last_name == "Roe" and updated.first_name == "Jo"
-    authenticate = Authenticate(uow, hasher, clock)
+    authenticate = authenticator(uow, hasher, clock)
     with pytest.raises(AuthenticationFailed):
         await authenticate.execute(Credentials(email_address="jo@example.com", password=PASSWORD))
     assert (await authenticate.execute(Credentials(email_address="jo@example.com", password="Newpass99$"))).id == user.id
@@ -155,7 +167,7 @@ def reads(tables: Tables) -> FakeReadOnlyUnitOfWork:
 
 
 def own_reads(reads, uow, hasher, clock) -> tuple[GetOwnBill, ListOwnBills]:  # type: ignore[no-untyped-def]
-    authenticate = Authenticate(uow, hasher, clock, reads=reads)
+    authenticate = authenticator(uow, hasher, clock, reads=reads)
     return GetOwnBill(reads, authenticate, FakeFileStore()), ListOwnBills(reads, authenticate, FakeFileStore())
 
 

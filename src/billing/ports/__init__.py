@@ -13,9 +13,10 @@ from billing.ports.messaging import (
     Mailer,
 )
 from billing.ports.metrics import Metrics, Tags
-from billing.ports.passwords import PasswordHasher
+from billing.ports.passwords import PasswordHasher, VerificationGate
 from billing.ports.unit_of_work import (
     AttachmentRepository,
+    AttemptCounterRepository,
     BillRow,
     CallerViews,
     BillRepository,
@@ -26,6 +27,7 @@ from billing.ports.unit_of_work import (
 
 __all__ = [
     "AttachmentRepository",
+    "AttemptCounterRepository",
     "BillRow",
     "CallerViews",
     "BillRepository",
@@ -49,4 +51,5 @@ __all__ = [
     "Tags",
     "UnitOfWork",
     "UserRepository",
+    "VerificationGate",
 ]

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Any, NamedTuple, Protocol, Self
 from uuid import UUID
 
 from billing.domain.model import Attachment, Bill, BillQuery, User
+from billing.domain.model.throttle import Tally
 from billing.ports.idempotency import IdempotencyAnswers
 
 
@@ -113,6 +114,29 @@ class CallerViews(Protocol):
         ...
 
 
+class AttemptCounterRepository(Protocol):
+    """Counters of attempts in fixed windows, one per key, shared by every process and instance
+    that uses the database (throttling)."""
+
+    async def count(self, keys: Sequence[str], now: datetime, window: timedelta) -> Sequence[Tally]:
+        """Count one more attempt on each of `keys` (distinct) and return their tallies, in `keys`
+        order. A key without a window open at `now` opens one that ends at `now + window`.
+
+        The counters stay locked until the unit of work ends, so concurrent counts of a key are
+        serialized and each sees the others' committed attempts: commit to keep the attempt,
+        leave without commit to take it back."""
+        ...
+
+    async def uncount(self, tallies: Sequence[Tally], *, clear: Collection[str] = ()) -> None:
+        """Take back the attempt each tally counted (every attempt of the keys in `clear`), in the
+        window it was counted in: a window that has ended meanwhile is left alone."""
+        ...
+
+    async def purge(self, now: datetime, limit: int) -> int:
+        """Remove at most `limit` counters whose window ended at or before `now`; how many went."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over the repositories.
 
@@ -125,6 +149,7 @@ class UnitOfWork(Protocol):
     bills: BillRepository
     attachments: AttachmentRepository
     idempotency: IdempotencyAnswers
+    attempts: AttemptCounterRepository
 
     async def __aenter__(self) -> Self: ...
 

@@ -78,3 +78,13 @@ idempotency_keys = sa.Table(
     sa.Column("expires_at", UTCDateTime, nullable=False),
     sa.Index("ix_idempotency_keys_expires_at", "expires_at"),
 )
+
+# Throttling counters (sign-in, registration): one row per key and its current fixed window.
+attempt_counters = sa.Table(
+    "attempt_counters",
+    metadata,
+    sa.Column("counter_key", sa.CHAR(64), primary_key=True),  # SHA-256 of the key: no address at rest
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("window_ends", UTCDateTime, nullable=False),
+    sa.Index("ix_attempt_counters_window_ends", "window_ends"),
+)

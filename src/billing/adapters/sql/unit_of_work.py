@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from billing.adapters.metrics.timing import timed
 from billing.adapters.null_metrics import NullMetrics
+from billing.adapters.sql.attempt_counters import SqlAttemptCounterRepository
 from billing.adapters.sql.engine import checkout_gate
 from billing.adapters.sql.errors import database_errors
 from billing.domain.model import ServiceUnavailable
@@ -41,6 +42,7 @@ class SqlUnitOfWork:
     attachments: SqlAttachmentRepository
     idempotency: SqlIdempotencyRepository
     caller_views: SqlCallerViews
+    attempts: SqlAttemptCounterRepository
 
     def __init__(self, engine: AsyncEngine, metrics: Metrics | None = None, timeout: float | None = None, *,
                  read_only: bool = False) -> None:
@@ -82,6 +84,7 @@ class SqlUnitOfWork:
         self.attachments = SqlAttachmentRepository(self, self._metrics)
         self.idempotency = SqlIdempotencyRepository(self, self._metrics)
         self.caller_views = SqlCallerViews(self, self._metrics)
+        self.attempts = SqlAttemptCounterRepository(self, self._engine.dialect.name, self._metrics)
         return self
 
     async def _checkout(self) -> AsyncConnection:

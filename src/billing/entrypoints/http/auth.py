@@ -31,7 +31,7 @@ def client_address(request: web.Request) -> str:
 
 def authenticated(handler: AuthenticatedHandler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """Resolve the caller from the Authorization header, then call `handler(request, user)`.
-    Failed sign-ins are throttled per account and per client address (429 with Retry-After)."""
+    Sign-ins are throttled (429 with Retry-After) inside the use case."""
 
     @functools.wraps(handler)
     async def wrapper(request: web.Request) -> web.StreamResponse:
@@ -45,30 +45,17 @@ def authenticated(handler: AuthenticatedHandler) -> Callable[[web.Request], Awai
 async def signed_in(request: web.Request, attempt: Callable[[Credentials], Awaitable[T]]) -> T:
     """`attempt(credentials)` for the Authorization header's credentials: Authenticate, or a use
     case that authenticates the caller as part of its read. It raises AuthenticationFailed when
-    they are wrong; failed sign-ins are throttled per account and per client address (429 with
-    Retry-After, the attempt not made)."""
+    they are wrong, TooManyAttempts when the sign-in is throttled (the password unchecked). A
+    header that names no credentials at all is a 401 here: no password is checked for it."""
     header = request.headers.get(hdrs.AUTHORIZATION)
     if not header:
         raise AuthenticationFailed()
-    container = request.app[CONTAINER]
-    throttle = container.login_throttle()
     try:
         credentials = BasicAuth.decode(header, encoding="utf-8")
     except ValueError:
-        now, address = container.clock().now(), client_address(request)
-        throttle.check("", address, now)
-        throttle.failed("", address, now)
         raise AuthenticationFailed() from None
-    login = credentials.login
-    if throttle.watching:  # nobody failed lately (the usual case): nothing to check
-        throttle.check(login, client_address(request), container.clock().now())  # TooManyAttempts: refused unchecked
-    try:
-        result = await attempt(Credentials(email_address=login, password=credentials.password))
-    except AuthenticationFailed:
-        throttle.failed(login, client_address(request), container.clock().now())
-        raise
-    throttle.succeeded(login)
-    return result
+    return await attempt(Credentials(email_address=credentials.login, password=credentials.password,
+                                     client_address=client_address(request)))
 
 
 async def caller_input(request: web.Request, parse: Callable[[], T]) -> T:

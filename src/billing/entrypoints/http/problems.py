@@ -18,7 +18,7 @@ from billing.domain.model import (
     UnsupportedFileType,
     ValidationFailed,
 )
-from billing.domain.model.login_throttle import TooManyAttempts
+from billing.domain.model.throttle import TooManyAttempts
 from billing.entrypoints.http.body import BodyTimeout
 from billing.entrypoints.http.wire import json_response
 
@@ -54,7 +54,9 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     except UnsupportedFileType:
         return problem(415, "Only PDF, PNG and JPEG files are accepted (judged by their content).")
     except TooManyAttempts as exc:
-        return problem(429, "Too many failed sign-ins; retry later.", headers={"Retry-After": str(exc.retry_after)})
+        # The same answer whichever counter refused, for known and unknown accounts alike.
+        return problem(429, f"Too many attempts from this client lately; retry after {exc.retry_after} s.",
+                       headers={"Retry-After": str(exc.retry_after)})
     except BodyTimeout as exc:
         # The rest of the body may never come: answer, and close the connection rather than wait for it.
         log.info("request body stalled: %s", exc)

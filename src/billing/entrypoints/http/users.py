@@ -7,7 +7,7 @@ from aiohttp import web
 from billing.domain.model import User
 from billing.domain.use_cases.register_user import RegisterUserCommand
 from billing.domain.use_cases.update_profile import UpdateProfileCommand
-from billing.entrypoints.http.auth import authenticated
+from billing.entrypoints.http.auth import authenticated, client_address
 from billing.entrypoints.http.idempotency import ANONYMOUS, idempotent
 from billing.entrypoints.http.keys import CONTAINER
 from billing.entrypoints.http.wire import json_response, read_json_object, user_json
@@ -26,7 +26,7 @@ def _registered(user: User) -> web.Response:
 @idempotent(lambda: ANONYMOUS, _registered)
 async def register(request: web.Request, record: RecordAnswer[User] | None) -> User:
     fields = await read_json_object(request)
-    command = RegisterUserCommand(fields=fields, record_answer=record)
+    command = RegisterUserCommand(fields=fields, record_answer=record, client_address=client_address(request))
     return await request.app[CONTAINER].register_user().execute(command)
 
 
