@@ -3,15 +3,16 @@ Authenticate over the fake database. The race across processes: tests/integratio
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
 import pytest
 
-from billing.domain.model import AuthenticationFailed, User
+from billing.domain.model import AuthenticationFailed, ServiceUnavailable, User
 from billing.domain.model.throttle import RegistrationRules, SignInRules, TooManyAttempts, client_key
 from billing.domain.use_cases.authenticate import Authenticate, Credentials
-from billing.domain.use_cases.throttle import PURGE_BATCH, Throttle
+from billing.domain.use_cases.throttle import PURGE_BATCH, ProcessThrottleState, Throttle
 from tests.fakes import FakeClock, FakePasswordHasher, FakeUnitOfWork, Tables
 
 PASSWORD = "Abcd1234!"
@@ -143,3 +144,53 @@ async def test_giving_back_after_the_window_ended_leaves_the_new_window_alone() 
     await throttle.give_back(old)
     (counter,) = tables.attempt_counters.values()
     assert counter.attempts == 1
+
+
+async def test_a_refusal_the_process_has_learned_needs_no_database(tables, clock) -> None:
+    state = ProcessThrottleState()
+    rules = RegistrationRules(window=timedelta(hours=1), per_address=1)
+    await Throttle(FakeUnitOfWork(tables), clock, state).reserve(rules.quota("203.0.113.9"))
+    with pytest.raises(TooManyAttempts):
+        await Throttle(FakeUnitOfWork(tables), clock, state).reserve(rules.quota("203.0.113.9"))
+    tables.down = True
+    clock.advance(minutes=59)
+    with pytest.raises(TooManyAttempts) as refused:  # from memory: the database is not asked
+        await Throttle(FakeUnitOfWork(tables), clock, state).reserve(rules.quota("203.0.113.9"))
+    assert refused.value.retry_after == 60
+    with pytest.raises(ServiceUnavailable):  # anything else is: the database decides every admission
+        await Throttle(FakeUnitOfWork(tables), clock, state).reserve(rules.quota("198.51.100.7"))
+    clock.advance(minutes=1)
+    with pytest.raises(ServiceUnavailable):  # the refusal ended: ask again
+        await Throttle(FakeUnitOfWork(tables), clock, state).reserve(rules.quota("203.0.113.9"))
+
+
+async def test_a_burst_in_one_process_reaches_the_database_one_reservation_at_a_time(tables, clock) -> None:
+    state, entered = ProcessThrottleState(), []
+
+    class CountingUnitOfWork(FakeUnitOfWork):
+        async def __aenter__(self):  # type: ignore[no-untyped-def]
+            entered.append(1)
+            await asyncio.sleep(0)  # let the others run: a real database answers later
+            return await super().__aenter__()
+
+    rules = SignInRules(per_pair=5, per_address=20, per_account=100)
+
+    async def one(i: int) -> str:
+        try:
+            throttle = Throttle(CountingUnitOfWork(tables), clock, state)
+            await throttle.reserve(rules.quota("jane@example.com", "203.0.113.9"))
+            return "admitted"
+        except TooManyAttempts:
+            return "refused"
+
+    outcomes = await asyncio.gather(*(one(i) for i in range(50)))
+    assert outcomes.count("admitted") == 5 and outcomes.count("refused") == 45
+    assert len(entered) == 6 + 1  # five admitted, the one refusal learned, one purge (new windows)
+    assert state._turns == {} and state._waiting == {}  # nothing kept once nobody waits
+
+
+def test_learned_refusals_are_bounded() -> None:
+    state, clock = ProcessThrottleState(max_refusals=3), FakeClock()
+    for i in range(10):
+        state.remember({f"k{i}": clock.now() + timedelta(minutes=1)})
+    assert list(state.refused([f"k{i}" for i in range(10)], clock.now())) == ["k7", "k8", "k9"]

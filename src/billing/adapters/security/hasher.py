@@ -8,12 +8,16 @@ import hmac
 import secrets
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import Executor
+from typing import TypeVar
 
 import argon2
 import bcrypt
 
 from billing.ports.passwords import VerificationGate
+
+_R = TypeVar("_R")
 
 # OWASP Password Storage Cheat Sheet: Argon2id, m=19 MiB, t=2, p=1.
 OWASP_ARGON2 = {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 1}
@@ -87,7 +91,7 @@ class Argon2PasswordHasher:
         except argon2.exceptions.VerifyMismatchError:
             return False
 
-    async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
+    async def _run(self, fn: Callable[..., _R], *args: object) -> _R:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
 

@@ -48,8 +48,9 @@ class SqlAttemptCounterRepository(_Repository):
         found = await self._execute(
             sa.select(_T.c.counter_key, _T.c.attempts, _T.c.window_ends).where(_T.c.counter_key.in_(digests)),
             operation="attempt_counters.select")
-        by_digest = {row.counter_key: row for row in found}
-        return [Tally(key, int(by_digest[d].attempts), by_digest[d].window_ends) for key, d in zip(keys, digests)]
+        rows_by_digest = {row.counter_key: row for row in found}
+        return [Tally(key, int(rows_by_digest[d].attempts), rows_by_digest[d].window_ends)
+                for key, d in zip(keys, digests, strict=True)]
 
     def _upsert(self, rows: list[dict[str, Any]], now: datetime) -> sa.Executable:
         # A row whose window has ended starts a new one with this attempt; otherwise one more.

@@ -107,7 +107,7 @@ class Throttle:
                     self._state.remember(refusal)
                     raise TooManyAttempts(retry_after(refusal, now))  # left uncommitted: nothing counted
                 await uow.commit()
-        if any(t.window_ends == now + quota.window for t in tallies):  # this attempt opened a window
+        if any(t.attempts == 1 and t.window_ends == now + quota.window for t in tallies):  # it opened a window
             async with self._uow as uow:
                 await uow.attempts.purge(now, PURGE_BATCH)
                 await uow.commit()
