@@ -551,3 +551,17 @@ def test_the_value_resolution_is_not_vacuous() -> None:
     assert values["BILLING_DIGEST_TOPIC_ARN"].startswith("arn:aws:sns:eu-west-1:123456789012:")
     ledgers = {value for _, name, value in possible_values() if name == "BILLING_LEDGER_TABLE"}
     assert f"billing-{'s' * 16}-email-ledger" in ledgers
+
+
+def test_instances_trust_the_alb_and_only_it_in_x_forwarded_for() -> None:
+    """The client address the service throttles and logs is the one the ALB appended: the
+    instances trust exactly one X-Forwarded-For hop, the ALB appends (neither preserves the
+    client's header as the last entry nor removes it), and nothing but the ALB reaches the app."""
+    settings = Settings.from_env({"BILLING_FORWARDED_HOPS": instance_environment()["BILLING_FORWARDED_HOPS"]})
+    assert settings.forwarded_hops == 1
+    balancer = TEMPLATES["app"]["Resources"]["LoadBalancer"]["Properties"]
+    attributes = {a["Key"]: a["Value"] for a in balancer["LoadBalancerAttributes"]}
+    assert attributes.get("routing.http.xff_header_processing.mode") == "append"
+    app_group = TEMPLATES["network"]["Resources"]["AppSecurityGroup"]["Properties"]
+    assert [rule["SourceSecurityGroupId"] for rule in app_group["SecurityGroupIngress"]] == [{"Ref": "AlbSecurityGroup"}]
+    assert not any("CidrIp" in rule or "CidrIpv6" in rule for rule in app_group["SecurityGroupIngress"])
