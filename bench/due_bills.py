@@ -54,7 +54,7 @@ async def latency(samples: int) -> dict[str, object]:
     work = Path(tempfile.mkdtemp(prefix="bench-due-"))
     port = free_port()
     env = os.environ | {"BILLING_HTTP_PORT": str(port), "BILLING_LOCAL_AWS_PORT": str(free_port()),
-                        "BILLING_LOG_LEVEL": "WARNING"}
+                        "BILLING_LOG_LEVEL": "WARNING", "BILLING_REGISTRATIONS_PER_ADDRESS": str(samples)}
     process = subprocess.Popen([str(BIN / "billing"), "local"], cwd=work, env=env, stderr=subprocess.DEVNULL)
     base, outbox = f"http://127.0.0.1:{port}", work / "var" / "outbox"
     seconds: list[float] = []
@@ -116,7 +116,7 @@ async def worker_throughput(requests: int, users: int) -> dict[str, object]:
         tag = uuid.uuid4().hex[:8]
         settings = Settings(database_url=MYSQL, aws_endpoint_url=endpoint, due_queue_name=f"bench-{tag}",
                             digest_topic_name=f"bench-{tag}", ledger_table=f"bench-{tag}", s3_bucket=f"bench-{tag}",
-                            worker_wait_seconds=1)
+                            worker_wait_seconds=1, registrations_per_address=users)  # all from here
         container = Container(settings=settings)
         container.password_hasher.override(providers.Singleton(
             CachingPasswordHasher, Argon2PasswordHasher(time_cost=1, memory_cost=1024)))

@@ -57,9 +57,11 @@ class Live:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, aws_endpoint: str) -> Iterator[Live]:
     tmp_path: Path = tmp_path_factory.mktemp("fuzz")
-    # The fuzzer sends wrong credentials on purpose (ignored_auth): throttling is tested elsewhere.
+    # The fuzzer sends wrong credentials and many registrations on purpose (ignored_auth, examples of
+    # POST /v1/user): throttling is tested elsewhere.
     env = live_env(tmp_path, aws_endpoint, login_failures_per_account=1_000_000,
-                   login_failures_per_address=1_000_000, public_base_url="https://billing.test")
+                   login_failures_per_address=1_000_000, login_failures_per_pair=1_000_000,
+                   registrations_per_address=1_000_000, public_base_url="https://billing.test")
     process = start_serve(tmp_path, env)
     try:
         live = Live(f"http://127.0.0.1:{env['BILLING_HTTP_PORT']}")

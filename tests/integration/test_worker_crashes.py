@@ -26,7 +26,7 @@ async def test_sigkilled_worker_still_sends_each_user_exactly_one_email(aiohttp_
     clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
     # Short visibility: what a killed worker held comes back quickly; enough receives not to dead-letter.
     pipeline = Pipeline(mysql_url, aws_endpoint, clock, tmp_path / "outbox", worker_visibility_seconds=2,
-                        queue_max_receives=20, worker_concurrency=10)
+                        queue_max_receives=20, worker_concurrency=10, registrations_per_address=USERS)
     await pipeline.start()
     try:
         client = await aiohttp_client(create_app(pipeline.container))

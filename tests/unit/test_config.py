@@ -22,7 +22,11 @@ def test_values_read_from_billing_variables_only() -> None:
 @pytest.mark.parametrize(("name", "value"), [("BILLING_HTTP_PORT", "70000"), ("BILLING_HTTP_PORT", "x"),
                                              ("BILLING_DATABASE_URL", "postgres://x"), ("BILLING_LOG_LEVEL", "LOUD"),
                                              ("BILLING_PUBLIC_BASE_URL", "bills.example.com"),
-                                             ("BILLING_DATABASE_SSL_CA", "/nonexistent/ca.pem")])
+                                             ("BILLING_DATABASE_SSL_CA", "/nonexistent/ca.pem"),
+                                             ("BILLING_LOGIN_WINDOW_SECONDS", "0"),
+                                             ("BILLING_REGISTRATION_WINDOW_SECONDS", "86401"),
+                                             ("BILLING_LOGIN_FAILURES_PER_PAIR", "0"),
+                                             ("BILLING_REGISTRATIONS_PER_ADDRESS", "-1")])
 def test_bad_value_named_in_one_line(name: str, value: str) -> None:
     with pytest.raises(ConfigError) as exc:
         Settings.from_env({name: value})
@@ -39,3 +43,17 @@ def test_the_idempotency_secret_is_read_and_never_in_the_settings_repr() -> None
     secret = "k" * 40
     settings = Settings.from_env({"BILLING_IDEMPOTENCY_SECRET": secret})
     assert settings.idempotency_secret == secret and secret not in repr(settings)
+
+
+def test_throttling_settings_reach_the_rules() -> None:
+    from datetime import timedelta
+
+    from billing.container import Container
+
+    settings = Settings.from_env({"BILLING_LOGIN_WINDOW_SECONDS": "60", "BILLING_LOGIN_FAILURES_PER_PAIR": "2",
+                                  "BILLING_LOGIN_FAILURES_PER_ADDRESS": "7", "BILLING_LOGIN_FAILURES_PER_ACCOUNT": "4",
+                                  "BILLING_REGISTRATIONS_PER_ADDRESS": "3", "BILLING_REGISTRATION_WINDOW_SECONDS": "120"})
+    container = Container(settings=settings)
+    sign_in, registration = container.sign_in_rules(), container.registration_rules()
+    assert (sign_in.window, sign_in.per_pair, sign_in.per_address, sign_in.per_account) == (timedelta(seconds=60), 2, 7, 4)
+    assert (registration.window, registration.per_address) == (timedelta(seconds=120), 3)

@@ -61,3 +61,20 @@ def test_every_operation_documents_the_request_id_header() -> None:
             assert any(p["in"] == "header" and p["name"] == "X-Request-Id" for p in params), (method, path)
             for status, response in operation["responses"].items():
                 assert "X-Request-Id" in resolve(response).get("headers", {}), (method, path, status)
+
+
+def test_throttling_is_documented_where_the_server_answers_it() -> None:
+    """429 with Retry-After on every operation that signs the caller in, and on registration."""
+    document = openapi_document()
+    responses = document["components"]["responses"]
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method not in ("get", "put", "post", "delete", "patch"):
+                continue
+            signs_in = operation.get("security", document["security"]) != []
+            if signs_in or (method, path) == ("post", "/v1/user"):
+                ref = operation["responses"].get("429", {}).get("$ref", "")
+                assert ref, f"{method} {path}: no 429"
+                assert "Retry-After" in responses[ref.split("/")[-1]]["headers"], f"{method} {path}"
+            else:
+                assert "429" not in operation["responses"], f"{method} {path}"
