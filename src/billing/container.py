@@ -44,7 +44,7 @@ from billing.domain.use_cases.import_legacy import ImportLegacyData
 from billing.domain.use_cases.prepare_due_bills_digest import PrepareDueBillsDigest
 from billing.domain.use_cases.register_user import RegisterUser
 from billing.domain.use_cases.request_due_bills_email import RequestDueBillsEmail
-from billing.domain.use_cases.throttle import ProcessThrottleState, Throttle
+from billing.domain.use_cases.throttle import Throttle
 from billing.domain.use_cases.update_bill import UpdateBill
 from billing.domain.use_cases.update_profile import UpdateProfile
 
@@ -188,8 +188,7 @@ class Container(containers.DeclarativeContainer):
         window=providers.Factory(timedelta, seconds=settings.provided.registration_window_seconds),
         per_address=settings.provided.registrations_per_address,
     )
-    throttle_state = providers.Singleton(ProcessThrottleState)
-    throttle = providers.Factory(Throttle, uow, clock, throttle_state)
+    throttle = providers.Singleton(Throttle, uow.provider, clock)
 
     # Use cases
     authenticate = providers.Factory(Authenticate, uow, password_hasher, clock, throttle, sign_in_rules,

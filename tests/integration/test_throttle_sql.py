@@ -100,14 +100,15 @@ async def test_purge_removes_ended_windows_at_most_limit_at_a_time(engine) -> No
 
 
 async def test_concurrent_reservations_never_overtake_the_limit(engine) -> None:
-    """60 at once, one pooled connection each where the pool allows: exactly the allowance passes."""
+    """60 at once, each as if from a process of its own (its own Throttle): the database alone
+    decides, and exactly the allowance passes."""
     clock = FakeClock()
     rules = SignInRules(per_pair=5, per_address=20, per_account=10)
     quota = rules.quota("jane@example.com", "203.0.113.9")
 
     async def one() -> str:
         try:
-            await Throttle(SqlUnitOfWork(engine, timeout=30), clock).reserve(quota)
+            await Throttle(lambda: SqlUnitOfWork(engine, timeout=30), clock).reserve(quota)
             return "admitted"
         except TooManyAttempts:
             return "refused"
@@ -118,7 +119,7 @@ async def test_concurrent_reservations_never_overtake_the_limit(engine) -> None:
 
 async def test_spraying_made_up_accounts_keeps_the_table_bounded(engine) -> None:
     clock, rules = FakeClock(), SignInRules(per_pair=5, per_address=5, per_account=3)
-    throttle = Throttle(SqlUnitOfWork(engine), clock)
+    throttle = Throttle(lambda: SqlUnitOfWork(engine), clock)
     largest = 0
     for i in range(120):
         try:
@@ -133,10 +134,10 @@ async def test_spraying_made_up_accounts_keeps_the_table_bounded(engine) -> None
 
 async def test_registration_counter_is_shared_by_every_unit_of_work(engine) -> None:
     clock, rules = FakeClock(), RegistrationRules(per_address=2)
-    for _ in range(2):
-        await Throttle(SqlUnitOfWork(engine), clock).reserve(rules.quota("203.0.113.9"))
+    for _ in range(2):  # a Throttle each: processes of their own, sharing the database only
+        await Throttle(lambda: SqlUnitOfWork(engine), clock).reserve(rules.quota("203.0.113.9"))
     with pytest.raises(TooManyAttempts) as refused:
-        await Throttle(SqlUnitOfWork(engine), clock).reserve(rules.quota("203.0.113.9"))
+        await Throttle(lambda: SqlUnitOfWork(engine), clock).reserve(rules.quota("203.0.113.9"))
     assert refused.value.retry_after == 3600
 
 

@@ -12,7 +12,7 @@ import pytest
 from billing.domain.model import AuthenticationFailed, ServiceUnavailable, User
 from billing.domain.model.throttle import RegistrationRules, SignInRules, TooManyAttempts, client_key
 from billing.domain.use_cases.authenticate import Authenticate, Credentials
-from billing.domain.use_cases.throttle import PURGE_BATCH, ProcessThrottleState, Throttle
+from billing.domain.use_cases.throttle import PURGE_BATCH, Throttle
 from tests.fakes import FakeClock, FakePasswordHasher, FakeUnitOfWork, Tables
 
 PASSWORD = "Abcd1234!"
@@ -30,7 +30,7 @@ def jane(tables: Tables) -> User:
 def authenticator(tables: Tables, hasher: FakePasswordHasher, clock: FakeClock,
                   rules: SignInRules = RULES) -> Authenticate:
     hasher.remember = False  # every sign-in computed: what a fresh process (or another instance) sees
-    return Authenticate(FakeUnitOfWork(tables), hasher, clock, Throttle(FakeUnitOfWork(tables), clock), rules)
+    return Authenticate(FakeUnitOfWork(tables), hasher, clock, Throttle(lambda: FakeUnitOfWork(tables), clock), rules)
 
 
 @pytest.fixture
@@ -124,7 +124,7 @@ async def test_spraying_made_up_accounts_keeps_the_counters_bounded(tables, hash
 
 async def test_registration_rule_counts_per_client_only() -> None:
     tables, clock = Tables(), FakeClock()
-    throttle = Throttle(FakeUnitOfWork(tables), clock)
+    throttle = Throttle(lambda: FakeUnitOfWork(tables), clock)
     rules = RegistrationRules(window=timedelta(hours=1), per_address=2)
     for _ in range(2):
         await throttle.reserve(rules.quota("203.0.113.9"))
@@ -136,7 +136,7 @@ async def test_registration_rule_counts_per_client_only() -> None:
 
 async def test_giving_back_after_the_window_ended_leaves_the_new_window_alone() -> None:
     tables, clock = Tables(), FakeClock()
-    throttle = Throttle(FakeUnitOfWork(tables), clock)
+    throttle = Throttle(lambda: FakeUnitOfWork(tables), clock)
     rules = RegistrationRules(window=timedelta(minutes=1), per_address=5)
     old = await throttle.reserve(rules.quota("203.0.113.9"))
     clock.advance(minutes=1)
@@ -147,25 +147,25 @@ async def test_giving_back_after_the_window_ended_leaves_the_new_window_alone() 
 
 
 async def test_a_refusal_the_process_has_learned_needs_no_database(tables, clock) -> None:
-    state = ProcessThrottleState()
+    throttle = Throttle(lambda: FakeUnitOfWork(tables), clock)
     rules = RegistrationRules(window=timedelta(hours=1), per_address=1)
-    await Throttle(FakeUnitOfWork(tables), clock, state).reserve(rules.quota("203.0.113.9"))
+    await throttle.reserve(rules.quota("203.0.113.9"))
     with pytest.raises(TooManyAttempts):
-        await Throttle(FakeUnitOfWork(tables), clock, state).reserve(rules.quota("203.0.113.9"))
+        await throttle.reserve(rules.quota("203.0.113.9"))
     tables.down = True
     clock.advance(minutes=59)
     with pytest.raises(TooManyAttempts) as refused:  # from memory: the database is not asked
-        await Throttle(FakeUnitOfWork(tables), clock, state).reserve(rules.quota("203.0.113.9"))
+        await throttle.reserve(rules.quota("203.0.113.9"))
     assert refused.value.retry_after == 60
     with pytest.raises(ServiceUnavailable):  # anything else is: the database decides every admission
-        await Throttle(FakeUnitOfWork(tables), clock, state).reserve(rules.quota("198.51.100.7"))
+        await throttle.reserve(rules.quota("198.51.100.7"))
     clock.advance(minutes=1)
     with pytest.raises(ServiceUnavailable):  # the refusal ended: ask again
-        await Throttle(FakeUnitOfWork(tables), clock, state).reserve(rules.quota("203.0.113.9"))
+        await throttle.reserve(rules.quota("203.0.113.9"))
 
 
 async def test_a_burst_in_one_process_reaches_the_database_one_reservation_at_a_time(tables, clock) -> None:
-    state, entered = ProcessThrottleState(), []
+    entered = []
 
     class CountingUnitOfWork(FakeUnitOfWork):
         async def __aenter__(self):  # type: ignore[no-untyped-def]
@@ -173,24 +173,37 @@ async def test_a_burst_in_one_process_reaches_the_database_one_reservation_at_a_
             await asyncio.sleep(0)  # let the others run: a real database answers later
             return await super().__aenter__()
 
-    rules = SignInRules(per_pair=5, per_address=20, per_account=100)
+    throttle = Throttle(lambda: CountingUnitOfWork(tables), clock)
+    quota = SignInRules(per_pair=5, per_address=20, per_account=100).quota("jane@example.com", "203.0.113.9")
 
-    async def one(i: int) -> str:
+    async def one() -> str:
         try:
-            throttle = Throttle(CountingUnitOfWork(tables), clock, state)
-            await throttle.reserve(rules.quota("jane@example.com", "203.0.113.9"))
+            await throttle.reserve(quota)
             return "admitted"
         except TooManyAttempts:
             return "refused"
 
-    outcomes = await asyncio.gather(*(one(i) for i in range(50)))
+    outcomes = await asyncio.gather(*(one() for _ in range(50)))
     assert outcomes.count("admitted") == 5 and outcomes.count("refused") == 45
     assert len(entered) == 6 + 1  # five admitted, the one refusal learned, one purge (new windows)
-    assert state._turns == {} and state._waiting == {}  # nothing kept once nobody waits
+    assert throttle._state._turns == {} and throttle._state._waiting == {}  # nothing kept once nobody waits
 
 
-def test_learned_refusals_are_bounded() -> None:
-    state, clock = ProcessThrottleState(max_refusals=3), FakeClock()
-    for i in range(10):
-        state.remember({f"k{i}": clock.now() + timedelta(minutes=1)})
-    assert list(state.refused([f"k{i}" for i in range(10)], clock.now())) == ["k7", "k8", "k9"]
+async def test_learned_refusals_are_bounded(tables, clock) -> None:
+    throttle = Throttle(lambda: FakeUnitOfWork(tables), clock, max_refusals=3)
+    rules = RegistrationRules(window=timedelta(hours=1), per_address=1)
+    clients = [f"203.0.113.{i}" for i in range(10)]
+    for client in clients:
+        await throttle.reserve(rules.quota(client))
+        with pytest.raises(TooManyAttempts):
+            await throttle.reserve(rules.quota(client))
+    tables.down = True  # what is not remembered must be asked
+    remembered = []
+    for client in clients:
+        try:
+            await throttle.reserve(rules.quota(client))
+        except TooManyAttempts:
+            remembered.append(client)
+        except ServiceUnavailable:
+            pass
+    assert remembered == clients[-3:]

@@ -32,11 +32,11 @@ def uow(tables: Tables) -> FakeUnitOfWork:
 def authenticator(uow: FakeUnitOfWork, hasher: FakePasswordHasher, clock: FakeClock,
                   reads: FakeReadOnlyUnitOfWork | None = None) -> Authenticate:
     """Authenticate as the container wires it: the throttle on the same (fake) database."""
-    return Authenticate(uow, hasher, clock, Throttle(uow, clock), SignInRules(), reads=reads)
+    return Authenticate(uow, hasher, clock, Throttle(lambda: uow, clock), SignInRules(), reads=reads)
 
 
 def registrar(uow: FakeUnitOfWork, hasher: FakePasswordHasher, clock: FakeClock) -> RegisterUser:
-    return RegisterUser(uow, hasher, clock, Throttle(uow, clock), RegistrationRules())
+    return RegisterUser(uow, hasher, clock, Throttle(lambda: uow, clock), RegistrationRules())
 
 
 async def register(uow: FakeUnitOfWork, hasher: FakePasswordHasher, clock: FakeClock, email: str = "Jo@Example.com") -> User:

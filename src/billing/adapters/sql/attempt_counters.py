@@ -44,7 +44,7 @@ class SqlAttemptCounterRepository(_Repository):
         digests = [digest(k) for k in keys]
         ends = now + window
         rows = [{"counter_key": d, "attempts": 1, "window_ends": ends} for d in sorted(set(digests))]
-        await self._execute(self._upsert(rows, now), operation="attempt_counters.upsert")
+        await self._execute(self._upsert(rows, now), operation="attempt_counters.insert")
         found = await self._execute(
             sa.select(_T.c.counter_key, _T.c.attempts, _T.c.window_ends).where(_T.c.counter_key.in_(digests)),
             operation="attempt_counters.select")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,7 +24,7 @@ class Reservation:
     cleared_on_success: Sequence[str]
 
 
-class ProcessThrottleState:
+class _ProcessState:
     """What one process keeps beside the shared counters, to spare the database a burst:
 
     - the refusals it has learned, per key, until they end (bounded: the least recently refused
@@ -79,20 +79,22 @@ class ProcessThrottleState:
 
 class Throttle:
     """Attempts counted against a quota's keys in the database, so every process and instance
-    sees the same counters.
+    sees the same counters. One per process (it keeps the process's refusals and turns); each
+    reservation gets a fresh unit of work from `units`.
 
     `reserve` counts the attempt on all its keys in one transaction, before the work it guards,
     and raises TooManyAttempts when the quota's rule refuses it; then nothing is counted (the
     transaction is rolled back). The counters' rows stay locked from the count to the decision, so
     concurrent reservations of a key, from any process, are judged one after the other and never
-    overtake the limit. A refusal this process has already learned is answered from its
-    ProcessThrottleState. Raises ServiceUnavailable when the database cannot be reached.
+    overtake the limit. A refusal this process has already learned is answered without the
+    database, and a burst on one key reaches it one reservation at a time (see _ProcessState).
+    Raises ServiceUnavailable when the database cannot be reached.
     """
 
-    def __init__(self, uow: UnitOfWork, clock: Clock, state: ProcessThrottleState | None = None) -> None:
-        self._uow = uow
+    def __init__(self, units: Callable[[], UnitOfWork], clock: Clock, *, max_refusals: int = 10_000) -> None:
+        self._units = units
         self._clock = clock
-        self._state = state if state is not None else ProcessThrottleState()
+        self._state = _ProcessState(max_refusals)
 
     async def reserve(self, quota: Quota) -> Reservation:
         keys = quota.keys
@@ -100,7 +102,7 @@ class Throttle:
         async with self._state.turn(keys):
             self._refuse_if_known(keys)  # learned while waiting for the turn
             now = self._clock.now()
-            async with self._uow as uow:
+            async with self._units() as uow:
                 tallies = await uow.attempts.count(keys, now, quota.window)
                 refusal = quota.refusal(tallies)
                 if refusal:
@@ -108,7 +110,7 @@ class Throttle:
                     raise TooManyAttempts(retry_after(refusal, now))  # left uncommitted: nothing counted
                 await uow.commit()
         if any(t.attempts == 1 and t.window_ends == now + quota.window for t in tallies):  # it opened a window
-            async with self._uow as uow:
+            async with self._units() as uow:
                 await uow.attempts.purge(now, PURGE_BATCH)
                 await uow.commit()
         return Reservation(tallies, quota.cleared_on_success)
@@ -123,6 +125,6 @@ class Throttle:
         """Uncount a reservation whose attempt succeeded (its cleared keys start again from zero).
         Best effort: when the database fails here the attempt stays counted until its window ends."""
         with contextlib.suppress(ServiceUnavailable):
-            async with self._uow as uow:
+            async with self._units() as uow:
                 await uow.attempts.uncount(reservation.tallies, clear=reservation.cleared_on_success)
                 await uow.commit()
