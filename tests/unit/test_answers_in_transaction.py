@@ -13,7 +13,9 @@ import pytest
 
 from billing.domain.use_cases.attach_file import AttachFile, AttachFileCommand
 from billing.domain.use_cases.create_bill import CreateBill, CreateBillCommand
+from billing.domain.model.throttle import RegistrationRules
 from billing.domain.use_cases.register_user import RegisterUser, RegisterUserCommand
+from billing.domain.use_cases.throttle import Throttle
 from billing.ports import IdempotencyAnswers, KeyClaim
 from tests.conftest import PASSWORD
 from tests.fakes import FakeClock, FakeFileStore, FakePasswordHasher, FakeUnitOfWork, IdempotencyRow, Tables
@@ -75,12 +77,13 @@ async def test_a_failing_answer_undoes_the_new_bill(tables, clock) -> None:
 
 async def test_the_answer_commits_with_a_new_user_and_a_failing_one_undoes_it(tables, clock) -> None:
     hasher = FakePasswordHasher()
+    throttle = Throttle(lambda: FakeUnitOfWork(tables), clock)
     with pytest.raises(Broken):
-        await RegisterUser(FakeUnitOfWork(tables), hasher, clock).execute(
+        await RegisterUser(FakeUnitOfWork(tables), hasher, clock, throttle, RegistrationRules()).execute(
             RegisterUserCommand(fields=USER, record_answer=Recorder(claimed(tables, clock), fail=True)))
     assert tables.users == {} and tables.idempotency[("s", "k")].in_flight
     record = Recorder(claimed(tables, clock))
-    user = await RegisterUser(FakeUnitOfWork(tables), hasher, clock).execute(
+    user = await RegisterUser(FakeUnitOfWork(tables), hasher, clock, throttle, RegistrationRules()).execute(
         RegisterUserCommand(fields=USER, record_answer=record))
     assert record.results == [user] and list(tables.users) == [user.id]
     assert not tables.idempotency[("s", "k")].in_flight
