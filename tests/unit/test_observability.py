@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 from dependency_injector import providers
 
 from billing.adapters.metrics.timing import timed, timed_method
+from billing.config import Settings
 from billing.entrypoints.http.app import create_app
 from billing.entrypoints.logging_setup import (
     choose_format,
@@ -21,7 +22,7 @@ from billing.entrypoints.logging_setup import (
     redact,
 )
 from billing.ports.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
-from tests.conftest import PASSWORD, basic
+from tests.conftest import PASSWORD, basic, container_with_fakes
 from tests.fakes import FakeMetrics, Tables
 
 USER = {"first_name": "Jane", "last_name": "Doe", "email_address": "Jane@Example.com", "password": PASSWORD}
@@ -168,7 +169,17 @@ async def test_one_json_access_line_per_request_with_its_fields(client, log_stre
     assert line["time"].endswith("Z") and line["level"] == "INFO"
     assert (line["request_id"], line["route"], line["method"], line["status"]) == ("req-1", "/v1/bills", "GET", 200)
     assert isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0
+    assert line["client"] == "127.0.0.1"  # the peer: no proxy is trusted by default
     assert "limit=5" not in json.dumps(line)  # the query string stays out
+
+
+async def test_the_access_line_names_the_client_behind_trusted_proxies(aiohttp_client, tables, clock, hasher,
+                                                                       log_stream) -> None:
+    container = container_with_fakes(Settings(forwarded_hops=1), tables, clock, hasher)
+    client = await aiohttp_client(create_app(container))
+    await client.get("/v1/user/self", headers={"X-Forwarded-For": "192.0.2.7, 203.0.113.9"})
+    (line,) = [line for line in lines_of(log_stream) if line["logger"] == "billing.access"]
+    assert line["client"] == "203.0.113.9"  # what the proxy appended, not what the client wrote
 
 
 async def test_lines_logged_during_a_request_carry_its_request_id(client, log_stream, tables: Tables) -> None:

@@ -16,6 +16,7 @@ import time
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from billing.entrypoints.http.auth import client_address
 from billing.entrypoints.http.keys import METRICS
 from billing.entrypoints.logging_setup import bind_log_context, reset_log_context
 from billing.ports.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
@@ -101,14 +102,18 @@ async def observability_middleware(request: web.Request, handler: Handler) -> we
         metrics.increment(HTTP_REQUESTS, tags=tags)
         metrics.timing(HTTP_REQUEST_DURATION, duration_ms, tags=tags)
         if access_log.isEnabledFor(logging.INFO):  # the record is not even built below INFO
-            log_access(request, route, status, duration_ms)
+            log_access(request, route, status, duration_ms, client_address(request))
         reset_log_context(context)
 
 
-def log_access(request: web.BaseRequest, route: str, status: int, duration_ms: float) -> None:
+def log_access(request: web.BaseRequest, route: str, status: int, duration_ms: float,
+               client: str | None = None) -> None:
     """The access line. The path (ids are useful when debugging) once, as a field: the message names
-    the route. Never the query string or headers. The log handler's filter bounds its length."""
+    the route. Never the query string or headers. The log handler's filter bounds its length.
+    `client`: the caller's address as throttling sees it (auth.client_address), when known."""
     method = request.method
-    access_log.info("%s %s %d %.1fms", method, route, status, duration_ms,
-                    extra={"route": route, "method": method, "path": request.path, "status": status,
-                           "duration_ms": round(duration_ms, 3)})
+    extra: dict[str, object] = {"route": route, "method": method, "path": request.path, "status": status,
+                                "duration_ms": round(duration_ms, 3)}
+    if client is not None:
+        extra["client"] = client
+    access_log.info("%s %s %d %.1fms", method, route, status, duration_ms, extra=extra)
