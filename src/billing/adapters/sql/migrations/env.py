@@ -26,7 +26,8 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async() -> None:
-    engine = create_engine(config.attributes["database_url"])
+    # Verified TLS when a CA bundle is given: RDS requires TLS of every connection, migrations too.
+    engine = create_engine(config.attributes["database_url"], ssl_ca=config.attributes.get("ssl_ca", ""))
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)
