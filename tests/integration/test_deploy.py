@@ -75,6 +75,51 @@ def test_templates_pass_cfn_lint_without_errors_or_warnings() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _checkov() -> str:
+    """checkov lives in a virtual environment of its own (deploy/deploy.mk says why)."""
+    own = REPO / ".venv-checkov" / "bin" / "checkov"
+    found = os.environ.get("CHECKOV") or (str(own) if own.exists() else shutil.which("checkov"))
+    assert found, "checkov is missing: run `make deploy-tools` (it installs checkov into .venv-checkov)"
+    return found
+
+
+def _checkov_exceptions_in_readme() -> set[tuple[str, str]]:
+    """(check id, resource) of each row of deploy/README.md's table of checkov exceptions."""
+    readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### checkov exceptions", 1)[1].split("\n#", 1)[0]
+    rows = set()
+    for line in section.splitlines():
+        cells = [cell.strip(" `") for cell in line.strip().strip("|").split("|")]
+        if len(cells) >= 3 and cells[0].startswith("CKV"):
+            rows |= {(cells[0].split()[0], resource.strip(" `")) for resource in cells[1].split(",")}
+    return rows
+
+
+def test_templates_pass_checkov_and_every_exception_says_why() -> None:
+    # Every CloudFormation check of checkov (its AWS rules, CKV_AWS_* and the graph ones CKV2_AWS_*);
+    # --skip-download: no call to Prisma Cloud for extra policies.
+    result = subprocess.run(
+        [_checkov(), "--directory", str(DEPLOY), "--framework", "cloudformation", "--skip-download",
+         "--output", "json"],
+        capture_output=True, text=True, cwd=REPO, timeout=600,
+    )
+    reports = json.loads(result.stdout)
+    (report,) = reports if isinstance(reports, list) else [reports]
+    assert report["check_type"] == "cloudformation"
+    results, summary = report["results"], report["summary"]
+    failed = [f"{c['check_id']} {c['resource']} ({c['file_path']}): {c['check_name']}" for c in results["failed_checks"]]
+    assert not failed and summary["failed"] == 0 and summary["parsing_errors"] == 0, "\n".join(failed)
+    assert result.returncode == 0, result.stderr[-2000:]
+    scanned = {Path(c["file_path"]).name for kind in ("passed_checks", "skipped_checks") for c in results[kind]}
+    assert scanned == {path.name for path in TEMPLATES}
+    assert summary["passed"] > 80 and any(c["check_id"].startswith("CKV2_AWS") for c in results["passed_checks"])
+    skipped = results.get("skipped_checks", [])
+    for check in skipped:  # the reason stands in the template, beside the resource
+        assert len(check["check_result"].get("suppress_comment", "")) > 60, check["check_id"]
+    documented = _checkov_exceptions_in_readme()
+    assert {(c["check_id"], c["resource"].split(".", 1)[1]) for c in skipped} == documented
+
+
 def _load_template(path: Path) -> Any:
     from cfnlint.decode import cfn_yaml  # understands !Ref, !Sub, ... (plain YAML does not)
 
