@@ -15,7 +15,7 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.integration.conftest import MYSQL_URL, free_port
+from tests.integration.conftest import free_port
 
 BILLING = str(Path(sys.executable).with_name("billing"))
 # A password with characters that URLs escape: neither its raw nor its escaped form may be shown.

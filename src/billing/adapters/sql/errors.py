@@ -36,7 +36,7 @@ def failure_reason(exc: BaseException) -> str:
     """The driver's error code and message, then what caused it (refused connection, certificate
     that does not verify...), on one line. Never the statement or its parameters."""
     original = exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None else exc
-    args = getattr(original, "args", ())
+    args: tuple[object, ...] = tuple(getattr(original, "args", ()))
     if len(args) == 2 and isinstance(args[0], int):  # PyMySQL/aiomysql: (code, message)
         reason = f"({args[0]}) {args[1]}"
     else:

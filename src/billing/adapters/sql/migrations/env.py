@@ -6,7 +6,6 @@ import asyncio
 
 from alembic import context
 from sqlalchemy.engine import Connection
-from sqlalchemy.pool import NullPool
 
 from billing.adapters.sql.engine import create_engine
 from billing.adapters.sql.tables import metadata
