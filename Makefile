@@ -56,6 +56,6 @@ migrate: $(STAMP)
 	@$(VENV)/bin/billing migrate
 
 clean:
-	rm -rf $(VENV) var .pytest_cache deploy/dist
+	rm -rf $(VENV) $(CHECKOV_VENV) var .pytest_cache deploy/dist
 
 include deploy/deploy.mk

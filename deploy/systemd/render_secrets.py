@@ -1,12 +1,19 @@
-"""Render the service's secrets from Secrets Manager into a systemd env file.
+"""Render the service's secrets from Secrets Manager into a systemd environment file.
 
-BILLING_DATABASE_URL from the RDS-managed secret, and BILLING_IDEMPOTENCY_SECRET (the HMAC key of
-idempotency fingerprints) from its own secret. Run by billing-secrets.service (as root, with
-/etc/billing/bootstrap.env in the environment: DB_SECRET_ARN, DB_HOST, DB_PORT, DB_NAME,
-IDEMPOTENCY_SECRET_ARN, AWS_DEFAULT_REGION). The file goes to /run (tmpfs), is written atomically
-with mode 0600 and handed to the service user. When the content changed since the last run (RDS
-rotated the password), the given units are restarted (try-restart). Nothing is ever printed that
-contains a secret.
+Run as root with /etc/billing/bootstrap.env in the environment: DB_SECRET_ARN (the RDS master's
+secret, managed and rotated by RDS), DB_APP_SECRET_ARN (the application user's), IDEMPOTENCY_SECRET_ARN,
+DB_HOST, DB_PORT, DB_NAME, AWS_DEFAULT_REGION. `--for` says whose file it is:
+- services (billing-secrets.service, read by billing-serve and billing-worker):
+  BILLING_DATABASE_URL of the application user (DML rights only) and BILLING_IDEMPOTENCY_SECRET;
+- migrate (billing-migrate.service's ExecStartPre, read by `billing migrate` alone):
+  BILLING_DATABASE_URL of the RDS master and BILLING_DATABASE_APP_URL of the application user,
+  which migrate creates or updates to match.
+A bootstrap.env written by an older launch template lacks the newer ARNs: without
+DB_APP_SECRET_ARN the services get the master's URL as before and migrate leaves the application
+user alone, until the app stack's rolling update replaces the instance; without
+IDEMPOTENCY_SECRET_ARN `billing serve` makes a key per run.
+The file goes to /run (tmpfs), is written atomically with mode 0600 and handed to the service
+user. Nothing is ever printed that contains a secret.
 """
 
 from __future__ import annotations
@@ -15,7 +22,6 @@ import argparse
 import json
 import os
 import pwd
-import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -45,12 +51,20 @@ def env_line(name: str, value: str) -> str:
     return f'{name}="{escaped}"\n'
 
 
-def render(client: Any, environ: Mapping[str, str]) -> str:
-    """The env file's content; `client` is a Secrets Manager client."""
-    secret = json.loads(client.get_secret_value(SecretId=environ["DB_SECRET_ARN"])["SecretString"])
-    url = database_url(secret, environ["DB_HOST"], environ["DB_PORT"], environ["DB_NAME"])
-    content = env_line("BILLING_DATABASE_URL", url)
-    # Absent from a bootstrap.env written before the secret existed: the service then makes one per run.
+def render(client: Any, environ: Mapping[str, str], purpose: str = "services") -> str:
+    """The env file's content for `purpose` (services or migrate); `client` is a Secrets Manager client."""
+
+    def url_of(arn: str) -> str:
+        secret = json.loads(client.get_secret_value(SecretId=arn)["SecretString"])
+        return database_url(secret, environ["DB_HOST"], environ["DB_PORT"], environ["DB_NAME"])
+
+    app_arn = environ.get("DB_APP_SECRET_ARN", "")
+    if purpose == "migrate":
+        content = env_line("BILLING_DATABASE_URL", url_of(environ["DB_SECRET_ARN"]))
+        if app_arn:
+            content += env_line("BILLING_DATABASE_APP_URL", url_of(app_arn))
+        return content
+    content = env_line("BILLING_DATABASE_URL", url_of(app_arn or environ["DB_SECRET_ARN"]))
     if environ.get("IDEMPOTENCY_SECRET_ARN"):
         key = client.get_secret_value(SecretId=environ["IDEMPOTENCY_SECRET_ARN"])["SecretString"]
         content += env_line("BILLING_IDEMPOTENCY_SECRET", key)
@@ -81,16 +95,15 @@ def write_private(path: Path, content: str, owner: str) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--for", dest="purpose", choices=("services", "migrate"), required=True)
     parser.add_argument("--output", type=Path, required=True)
     parser.add_argument("--owner", required=True)
-    parser.add_argument("--restart-on-change", nargs="*", default=[], metavar="UNIT")
     args = parser.parse_args(argv)
 
-    existed = args.output.exists()
-    changed = write_private(args.output, render(boto3.client("secretsmanager"), os.environ), args.owner)
-    print(f"{args.output}: {'updated' if changed else 'unchanged'}")
-    if changed and existed and args.restart_on_change:
-        subprocess.run(["systemctl", "try-restart", *args.restart_on_change], check=True)
+    content = render(boto3.client("secretsmanager"), os.environ, args.purpose)
+    changed = write_private(args.output, content, args.owner)
+    names = ", ".join(line.split("=", 1)[0] for line in content.splitlines())
+    print(f"{args.output}: {'updated' if changed else 'unchanged'} ({names})")
     return 0
 
 

@@ -38,10 +38,66 @@ def _log_level(raw: str) -> str:
     return level
 
 
-def _database_url(raw: str) -> str:
+# A host name or an IP address (SQLAlchemy gives IPv6 ones without their brackets).
+_HOST = re.compile(r"[A-Za-z0-9:][A-Za-z0-9._:-]{0,252}")
+
+
+def read_database_url(raw: str) -> Any:
+    """SQLAlchemy's URL object for `raw` (what the engine will use), checked for what the engine
+    would only trip on later: a port that is not a number, a MySQL URL without host or database,
+    an unescaped '@' in the password. ValueError says what is wrong, never showing the value."""
+    # Imported here: the Lambda package carries no SQLAlchemy, and it never sets a database URL.
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     if not raw.startswith(("sqlite+aiosqlite://", "mysql+aiomysql://")):
         raise ValueError("must start with sqlite+aiosqlite:// or mysql+aiomysql://")
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ValueError("is not a URL such as mysql+aiomysql://user:password@host:3306/database") from None
+    except ValueError:
+        raise ValueError("has a port that is not a number") from None
+    if url.get_backend_name() == "mysql":
+        # An unescaped '@' in the password makes the rest of the password part of the host name.
+        if not url.host or not _HOST.fullmatch(url.host):
+            raise ValueError("needs a host name; write '@', ':', '/' in the password as %40, %3A, %2F")
+        if url.port is not None and not 1 <= url.port <= 65535:
+            raise ValueError("has a port outside 1-65535")
+        if not url.database:
+            raise ValueError("needs a database name (mysql+aiomysql://user:password@host:3306/database)")
+    return url
+
+
+def _database_url(raw: str) -> str:
+    read_database_url(raw)
     return raw
+
+
+def _app_database_url(raw: str) -> str:
+    url = read_database_url(raw)
+    if url.get_backend_name() != "mysql":
+        raise ValueError("must be a mysql+aiomysql:// URL (the application user exists only on MySQL)")
+    if not url.username or not re.fullmatch(r"[A-Za-z0-9_]{1,32}", url.username):
+        raise ValueError("needs a user name of 1-32 letters, digits and underscores")
+    if not url.password:
+        raise ValueError("needs the user's password")
+    return raw
+
+
+def shown_url(raw: str) -> str:
+    """`raw` as it may be printed: the password hidden, or nothing when the URL cannot be read
+    well enough to be sure where the password is."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(raw)
+    except (ArgumentError, ValueError):
+        return "(not shown: it may hold a password)"
+    if url.host is not None and not _HOST.fullmatch(url.host):
+        return "(not shown: it may hold a password)"
+    return str(url.render_as_string(hide_password=True))
 
 
 def _http_url(raw: str) -> str:
@@ -180,6 +236,9 @@ class Settings:
     http_port: int = 8080
     database_url: str = "sqlite+aiosqlite:///./var/billing.db"
     database_ssl_ca: str = ""  # CA bundle file; when set, MySQL connections use verified TLS
+    # `billing migrate` only: the application user's URL (what serve and worker get as their
+    # database_url); migrate makes sure that user exists with that password and DML rights only.
+    database_app_url: str = ""
     public_base_url: str = ""  # default: http://{http_host}:{http_port}
     log_level: str = "INFO"
     db_pool_size: int = 10
@@ -244,9 +303,34 @@ class Settings:
                 values[field.name] = _PARSERS[field.name](raw.strip())
             except ValueError as exc:
                 reason = str(exc) if not str(exc).startswith("invalid literal") else "must be an integer"
-                shown = f"{name} (value not shown)" if field.metadata.get("secret") else f"{name}={raw!r}"
+                if field.metadata.get("secret"):
+                    shown = f"{name} (value not shown)"
+                elif field.name in _URLS_WITH_PASSWORDS:
+                    shown = f"{name}={shown_url(raw.strip())}"
+                else:
+                    shown = f"{name}={raw!r}"
                 raise ConfigError(f"{shown}: {reason}") from None
         return cls(**values)
+
+    def __post_init__(self) -> None:
+        if self.database_app_url:
+            _check_app_url(self.database_url, self.database_app_url)
+
+
+_URLS_WITH_PASSWORDS = frozenset({"database_url", "database_app_url"})
+
+
+def _check_app_url(database_url: str, app_url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    ours, app = make_url(database_url), make_url(app_url)
+    if ours.get_backend_name() != "mysql":
+        raise ConfigError("BILLING_DATABASE_APP_URL is set, but BILLING_DATABASE_URL is not a MySQL database")
+    if (app.host, app.port or 3306, app.database) != (ours.host, ours.port or 3306, ours.database):
+        raise ConfigError("BILLING_DATABASE_APP_URL must name the host, port and database of BILLING_DATABASE_URL")
+    if app.username == ours.username:
+        # migrate would set the password of the user it runs as (the RDS master) to the app's.
+        raise ConfigError("BILLING_DATABASE_APP_URL must name another user than BILLING_DATABASE_URL")
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
@@ -254,6 +338,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "http_port": _port,
     "database_url": _database_url,
     "database_ssl_ca": _readable_file,
+    "database_app_url": _app_database_url,
     "public_base_url": _http_url,
     "log_level": _log_level,
     "db_pool_size": _positive_int,

@@ -18,6 +18,7 @@ from billing.adapters.aws.bootstrap import (
 )
 from billing.adapters.aws.clients import SQS_LONG_POLL, AwsClients, opened
 from billing.adapters.aws.dynamodb_ledger import DynamoEmailLedger
+from billing.adapters.aws.errors import aws_errors
 from billing.adapters.aws.s3_file_store import S3FileStore
 from billing.adapters.aws.sns_publisher import SnsDigestPublisher
 from billing.adapters.aws.sqs_queue import SqsQueue
@@ -26,9 +27,15 @@ from billing.adapters.legacy.mysql_source import MySqlLegacySource
 from billing.adapters.metrics.statsd import StatsdMetrics
 from billing.adapters.null_metrics import NullMetrics
 from billing.adapters.security.hasher import Argon2PasswordHasher, CachingPasswordHasher
-from billing.adapters.sql.engine import create_engine, create_read_engine, database_answers, pool_shares
+from billing.adapters.sql.engine import (
+    check_database,
+    create_engine,
+    create_read_engine,
+    database_answers,
+    pool_shares,
+)
 from billing.adapters.sql.idempotency_store import SqlIdempotencyStore
-from billing.adapters.sql.migrate import upgrade_to_head
+from billing.adapters.sql.migrate import migrate
 from billing.adapters.sql.unit_of_work import SqlUnitOfWork
 from billing.config import Settings
 from billing.domain.model.throttle import RegistrationRules, SignInRules
@@ -62,7 +69,13 @@ async def _disposing(engine: AsyncEngine, read_engine: AsyncEngine) -> AsyncIter
 
 async def _bootstrap(clients: AwsClients, settings: Settings, local: bool) -> None:
     """Every AWS resource the service uses, idempotently (CloudFormation does this in AWS).
-    `local` adds a queue subscribed to the digest topic for the Lambda stand-in."""
+    `local` adds a queue subscribed to the digest topic for the Lambda stand-in. An endpoint that
+    cannot be reached raises ServiceUnavailable naming it (one line from the CLI)."""
+    with aws_errors(f"AWS at {settings.aws_endpoint_url or settings.aws_region}"):
+        await _create_resources(clients, settings, local)
+
+
+async def _create_resources(clients: AwsClients, settings: Settings, local: bool) -> None:
     await ensure_bucket(clients, settings.s3_bucket, settings.aws_region)
     await ensure_queue(clients, settings.due_queue_name, settings.queue_max_receives, settings.worker_visibility_seconds)
     topic_arn = await ensure_topic(clients, settings.digest_topic_name)
@@ -171,7 +184,17 @@ class Container(containers.DeclarativeContainer):
 
     # Operations
     database_ready = providers.Callable(database_answers, engine, settings.provided.db_timeout_seconds)
-    migrate = providers.Callable(upgrade_to_head, settings.provided.database_url)
+    # `billing migrate`: the schema, then the application user (BILLING_DATABASE_APP_URL) if set.
+    migrate = providers.Callable(
+        migrate,
+        settings.provided.database_url,
+        ssl_ca=settings.provided.database_ssl_ca,
+        app_url=settings.provided.database_app_url,
+    )
+    # Start-up check of the commands that need the database; ServiceUnavailable says what is wrong.
+    check_database = providers.Callable(
+        check_database, settings.provided.database_url, ssl_ca=settings.provided.database_ssl_ca
+    )
     bootstrap = providers.Callable(_bootstrap, aws_clients, settings, False)
     bootstrap_local = providers.Callable(_bootstrap, aws_clients, settings, True)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pwd
 import shutil
 import ssl
 import subprocess
@@ -72,6 +73,51 @@ def test_templates_pass_cfn_lint_without_errors_or_warnings() -> None:
     )
     # cfn-lint's exit code is a bit mask: 2 errors, 4 warnings, 8 informational.
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _checkov() -> str:
+    """checkov lives in a virtual environment of its own (deploy/deploy.mk says why)."""
+    own = REPO / ".venv-checkov" / "bin" / "checkov"
+    found = os.environ.get("CHECKOV") or (str(own) if own.exists() else shutil.which("checkov"))
+    assert found, "checkov is missing: run `make deploy-tools` (it installs checkov into .venv-checkov)"
+    return found
+
+
+def _checkov_exceptions_in_readme() -> set[tuple[str, str]]:
+    """(check id, resource) of each row of deploy/README.md's table of checkov exceptions."""
+    readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### checkov exceptions", 1)[1].split("\n#", 1)[0]
+    rows = set()
+    for line in section.splitlines():
+        cells = [cell.strip(" `") for cell in line.strip().strip("|").split("|")]
+        if len(cells) >= 3 and cells[0].startswith("CKV"):
+            rows |= {(cells[0].split()[0], resource.strip(" `")) for resource in cells[1].split(",")}
+    return rows
+
+
+def test_templates_pass_checkov_and_every_exception_says_why() -> None:
+    # Every CloudFormation check of checkov (its AWS rules, CKV_AWS_* and the graph ones CKV2_AWS_*);
+    # --skip-download: no call to Prisma Cloud for extra policies.
+    result = subprocess.run(
+        [_checkov(), "--directory", str(DEPLOY), "--framework", "cloudformation", "--skip-download",
+         "--output", "json"],
+        capture_output=True, text=True, cwd=REPO, timeout=600,
+    )
+    reports = json.loads(result.stdout)
+    (report,) = reports if isinstance(reports, list) else [reports]
+    assert report["check_type"] == "cloudformation"
+    results, summary = report["results"], report["summary"]
+    failed = [f"{c['check_id']} {c['resource']} ({c['file_path']}): {c['check_name']}" for c in results["failed_checks"]]
+    assert not failed and summary["failed"] == 0 and summary["parsing_errors"] == 0, "\n".join(failed)
+    assert result.returncode == 0, result.stderr[-2000:]
+    scanned = {Path(c["file_path"]).name for kind in ("passed_checks", "skipped_checks") for c in results[kind]}
+    assert scanned == {path.name for path in TEMPLATES}
+    assert summary["passed"] > 80 and any(c["check_id"].startswith("CKV2_AWS") for c in results["passed_checks"])
+    skipped = results.get("skipped_checks", [])
+    for check in skipped:  # the reason stands in the template, beside the resource
+        assert len(check["check_result"].get("suppress_comment", "")) > 60, check["check_id"]
+    documented = _checkov_exceptions_in_readme()
+    assert {(c["check_id"], c["resource"].split(".", 1)[1]) for c in skipped} == documented
 
 
 def _load_template(path: Path) -> Any:
@@ -148,7 +194,7 @@ def test_units_started_by_the_hooks_exist() -> None:
     units = {path.name for path in (DEPLOY / "systemd").iterdir()}
     scripts = "\n".join(path.read_text(encoding="utf-8") for path in (DEPLOY / "codedeploy" / "scripts").glob("*.sh"))
     for unit in ("billing-serve.service", "billing-worker.service", "billing-migrate.service",
-                 "billing-secrets.service", "billing-secrets-refresh.timer"):
+                 "billing-secrets.service"):
         assert unit in units
         assert unit in scripts
     serve = (DEPLOY / "systemd" / "billing-serve.service").read_text(encoding="utf-8")
@@ -226,6 +272,65 @@ def test_rendered_secrets_carry_the_idempotency_key_from_its_own_secret(aws_endp
     values = {line.split("=", 1)[0]: line.split("=", 1)[1].strip('"') for line in lines}
     assert set(values) == {"BILLING_DATABASE_URL", "BILLING_IDEMPOTENCY_SECRET"}
     assert Settings.from_env(values).idempotency_secret == "k" * 64
+
+
+def _systemd_environment_file(path: Path) -> dict[str, str]:
+    """What systemd makes of a file of NAME="value" lines (backslash escapes inside quotes)."""
+    values = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        name, _, quoted = line.partition("=")
+        assert quoted.startswith('"') and quoted.endswith('"'), line
+        body = quoted[1:-1]
+        values[name] = (body.replace("\\\\", "\0").replace('\\"', '"').replace("\\$", "$")
+                        .replace("\\`", "`").replace("\0", "\\"))
+    return values
+
+
+@pytest.mark.integration
+def test_each_unit_gets_only_its_credentials_and_nothing_prints_a_secret(aws_endpoint: str, tmp_path: Path) -> None:
+    """render_secrets.py as billing-migrate.service and billing-secrets.service run it, against
+    Secrets Manager in moto: the master's URL for `billing migrate` alone, the application user's
+    for serve and worker."""
+    import boto3
+    from sqlalchemy.engine import make_url
+
+    client = boto3.client("secretsmanager", endpoint_url=aws_endpoint, region_name="us-east-1")
+    passwords = {"admin": 'M@ster:p/w"$`', "billing_app": "AppPassword40chars"}
+    arns = {user: client.create_secret(Name=f"{user}-{uuid.uuid4().hex[:8]}", SecretString=json.dumps(
+        {"username": user, "password": password}))["ARN"] for user, password in passwords.items()}
+    key = client.create_secret(Name=f"idempotency-{uuid.uuid4().hex[:8]}", SecretString="k" * 64)["ARN"]
+    bootstrap = {"DB_SECRET_ARN": arns["admin"], "DB_APP_SECRET_ARN": arns["billing_app"],
+                 "IDEMPOTENCY_SECRET_ARN": key, "DB_HOST": "db.internal", "DB_PORT": "3306", "DB_NAME": "billing"}
+    owner = pwd.getpwuid(os.getuid()).pw_name
+    rendered = {}
+    for purpose in ("migrate", "services"):
+        output = tmp_path / purpose / "secrets.env"
+        output.parent.mkdir()
+        result = subprocess.run(
+            [sys.executable, str(DEPLOY / "systemd" / "render_secrets.py"), "--for", purpose,
+             "--output", str(output), "--owner", owner],
+            env=os.environ | bootstrap | {"AWS_ENDPOINT_URL": aws_endpoint, "AWS_DEFAULT_REGION": "us-east-1"},
+            capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert all(p not in result.stdout + result.stderr for p in [*passwords.values(), "k" * 64])
+        assert output.stat().st_mode & 0o777 == 0o600
+        rendered[purpose] = _systemd_environment_file(output)
+
+    def who(values: dict[str, str]) -> dict[str, tuple[str | None, str | None, str | None]]:
+        return {name: (url.username, url.password, url.host) for name, url in
+                ((name, make_url(value)) for name, value in values.items() if name != "BILLING_IDEMPOTENCY_SECRET")}
+
+    assert who(rendered["migrate"]) == {"BILLING_DATABASE_URL": ("admin", passwords["admin"], "db.internal"),
+                                        "BILLING_DATABASE_APP_URL": ("billing_app", passwords["billing_app"], "db.internal")}
+    assert who(rendered["services"]) == {"BILLING_DATABASE_URL": ("billing_app", passwords["billing_app"], "db.internal")}
+    assert rendered["services"]["BILLING_IDEMPOTENCY_SECRET"] == "k" * 64
+    # A bootstrap.env of an older launch template: no application user's secret yet.
+    render = _render_secrets_module()
+    older = {k: v for k, v in bootstrap.items() if k != "DB_APP_SECRET_ARN"}
+    assert "BILLING_DATABASE_APP_URL" not in render.render(client, older, "migrate")
+    assert "admin" in render.render(client, older, "services")
+
+
 
 
 def test_packer_template_is_valid_hcl() -> None:

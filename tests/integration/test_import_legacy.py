@@ -256,15 +256,16 @@ async def test_copy_from_verifies_a_multipart_object_by_reading_it(real_containe
         await store.copy_from(old_bucket, "missing.pdf", "bills/x/z", content_type="application/pdf")
 
 
-async def test_fatal_errors_are_one_line_and_exit_1(legacy_db, mysql_url, real_container) -> None:
+async def test_fatal_errors_are_one_line_and_exit_2(legacy_db, mysql_url, real_container) -> None:
     unreachable = billing(real_container, "import-legacy", "--from", "mysql+aiomysql://old:secret@127.0.0.1:1/csye6225")
-    assert unreachable.returncode == 1 and unreachable.stdout == ""
+    assert unreachable.returncode == 2 and unreachable.stdout == ""
     assert unreachable.stderr.count("\n") == 1 and "cannot read the old database" in unreachable.stderr
     assert "secret" not in unreachable.stderr
     # Our own database has `users`, not the old `Users` (table names are case-sensitive on Linux).
     wrong = billing(real_container, "import-legacy", "--from", mysql_url)
-    assert wrong.returncode == 1 and wrong.stderr.count("\n") == 1
+    assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1
     assert "does not look like the old webapp's database" in wrong.stderr
     down = make_container("mysql+aiomysql://nobody:x@127.0.0.1:1/none", real_container.settings().aws_endpoint_url)
     our_db_down = billing(down, "import-legacy", "--from", LEGACY_URL)
-    assert our_db_down.returncode == 1 and our_db_down.stderr.count("\n") == 1, our_db_down.stderr
+    assert our_db_down.returncode == 2 and our_db_down.stderr.count("\n") == 1, our_db_down.stderr
+    assert "nobody:***@127.0.0.1:1/none" in our_db_down.stderr

@@ -57,3 +57,53 @@ def test_throttling_settings_reach_the_rules() -> None:
     sign_in, registration = container.sign_in_rules(), container.registration_rules()
     assert (sign_in.window, sign_in.per_pair, sign_in.per_address, sign_in.per_account) == (timedelta(seconds=60), 2, 7, 4)
     assert (registration.window, registration.per_address) == (timedelta(seconds=120), 3)
+
+
+SECRET = "S3cr%40t"  # as written in a URL; the password is "S3cr@t"
+
+
+@pytest.mark.parametrize(("url", "reason"), [
+    (f"mysql+aiomysql://app:{SECRET}@db:port/billing", "has a port that is not a number"),
+    ("mysql+aiomysql://app:S3cr@t@db/billing", "needs a host name"),  # the '@' not written %40
+    (f"mysql+aiomysql://app:{SECRET}@db", "needs a database name"),
+    (f"mysql+aiomysql://app:{SECRET}@db:70000/billing", "has a port outside 1-65535"),
+    (f"postgresql://app:{SECRET}@db/billing", "must start with"),
+    (f"mysql+aiomysql//app:{SECRET}@db/billing", "must start with"),
+])
+def test_malformed_database_url_is_named_without_its_password_when(url: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        Settings.from_env({"BILLING_DATABASE_URL": url})
+    message = str(exc.value)
+    assert message.startswith("BILLING_DATABASE_URL=") and reason in message
+    assert "S3cr" not in message and "t@db" not in message
+
+
+def test_password_is_hidden_when_the_url_can_be_read() -> None:
+    with pytest.raises(ConfigError) as exc:
+        Settings.from_env({"BILLING_DATABASE_URL": f"mysql+aiomysql://app:{SECRET}@db:3306"})
+    assert str(exc.value).startswith("BILLING_DATABASE_URL=mysql+aiomysql://app:***@db:3306: ")
+
+
+MASTER = "mysql+aiomysql://admin:M4ster@db:3306/billing"
+
+
+def test_app_url_names_the_user_serve_and_worker_connect_as() -> None:
+    settings = Settings.from_env({"BILLING_DATABASE_URL": MASTER,
+                                  "BILLING_DATABASE_APP_URL": "mysql+aiomysql://billing_app:Pa55w0rd@db/billing"})
+    assert settings.database_app_url == "mysql+aiomysql://billing_app:Pa55w0rd@db/billing"
+
+
+@pytest.mark.parametrize(("database_url", "app_url", "reason"), [
+    (MASTER, "mysql+aiomysql://admin:Pa55w0rd@db:3306/billing", "another user"),  # would reset the master's password
+    (MASTER, "mysql+aiomysql://billing_app:Pa55w0rd@elsewhere:3306/billing", "host, port and database"),
+    (MASTER, "mysql+aiomysql://billing_app:Pa55w0rd@db:3306/other", "host, port and database"),
+    ("sqlite+aiosqlite:///./var/billing.db", "mysql+aiomysql://billing_app:Pa55w0rd@db/billing",
+     "not a MySQL database"),
+    (MASTER, "mysql+aiomysql://billing-app:Pa55w0rd@db/billing", "letters, digits and underscores"),
+    (MASTER, "mysql+aiomysql://billing_app@db/billing", "needs the user's password"),
+])
+def test_app_url_is_refused_when(database_url: str, app_url: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        Settings.from_env({"BILLING_DATABASE_URL": database_url, "BILLING_DATABASE_APP_URL": app_url})
+    assert reason in str(exc.value)
+    assert "Pa55w0rd" not in str(exc.value) and "M4ster" not in str(exc.value)

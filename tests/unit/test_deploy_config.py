@@ -521,6 +521,54 @@ def test_hooks_migrate_before_start_and_validate_readiness() -> None:
     assert "SERVE_WORKERS=${ServeWorkers}" in user_data()[0]
 
 
+class FakeSecrets:
+    def __init__(self, secrets: dict[str, str]) -> None:
+        self.secrets = secrets
+
+    def get_secret_value(self, SecretId: str) -> dict[str, str]:  # noqa: N803 - boto3's name
+        return {"SecretString": self.secrets[SecretId]}
+
+
+def test_only_the_migration_gets_the_master_credentials() -> None:
+    """serve and worker connect as the application user (DML only); the RDS master's secret is
+    rendered for `billing migrate` alone, into a directory systemd deletes when it ends."""
+    bootstrap = heredoc(user_data()[0], "/etc/billing/bootstrap.env")
+    assert bootstrap["DB_SECRET_ARN"] == "${DbSecretArn}"
+    assert bootstrap["DB_APP_SECRET_ARN"] == "${AppDbSecretArn}"
+    data = TEMPLATES["data"]
+    assert data["Outputs"]["DbSecretArn"]["Value"] == {"Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]}
+    assert data["Outputs"]["AppDbSecretArn"]["Value"] == {"Ref": "AppDbSecret"}
+    template = data["Resources"]["AppDbSecret"]["Properties"]["GenerateSecretString"]
+    assert template["GenerateStringKey"] == "password" and "SecretStringTemplate" in template
+
+    migrate = unit_settings("billing-migrate.service")
+    assert migrate["ExecStartPre"].startswith("+")  # root renders the file; `billing migrate` runs as billing
+    assert "--for migrate --output /run/billing-migrate/secrets.env" in migrate["ExecStartPre"]
+    assert migrate["RuntimeDirectory"] == "billing-migrate" and migrate["RuntimeDirectoryMode"] == "0700"
+    assert "RuntimeDirectoryPreserve" not in migrate  # deleted when the migration ends
+    assert "--for services --output /run/billing/secrets.env" in unit_settings("billing-secrets.service")["ExecStart"]
+    for unit in ("billing-serve.service", "billing-worker.service"):
+        text = (DEPLOY / "systemd" / unit).read_text(encoding="utf-8")
+        assert "EnvironmentFile=/run/billing/secrets.env" in text and "billing-migrate" not in text, unit
+
+    render = _render_secrets()
+    client = FakeSecrets({"master": '{"username": "billing_admin", "password": "M4ster"}',
+                          "app": '{"username": "billing_app", "password": "Pa55w0rd"}', "key": "k" * 64})
+    environ = {"DB_SECRET_ARN": "master", "DB_APP_SECRET_ARN": "app", "IDEMPOTENCY_SECRET_ARN": "key",
+               "DB_HOST": "db", "DB_PORT": "3306", "DB_NAME": "billing"}
+    services, migrating = render(client, environ, "services"), render(client, environ, "migrate")
+    assert "M4ster" not in services and "billing_admin" not in services
+    assert services.startswith('BILLING_DATABASE_URL="mysql+aiomysql://billing_app:Pa55w0rd@db:3306/billing')
+    assert "BILLING_IDEMPOTENCY_SECRET" in services and "BILLING_DATABASE_APP_URL" not in services
+    assert migrating.startswith('BILLING_DATABASE_URL="mysql+aiomysql://billing_admin:M4ster@db:3306/billing')
+    assert 'BILLING_DATABASE_APP_URL="mysql+aiomysql://billing_app:Pa55w0rd@db' in migrating
+    assert "BILLING_IDEMPOTENCY_SECRET" not in migrating
+
+
+def _render_secrets() -> Any:
+    return runpy.run_path(str(DEPLOY / "systemd" / "render_secrets.py"))["render"]
+
+
 def referenced_commands() -> set[str]:
     """`billing <command>` as the units run it or the docs and comments of deploy/ name it."""
     pattern = re.compile(r"(?:/opt/billing/venv/bin/billing|`billing) ([a-z][a-z-]*)")

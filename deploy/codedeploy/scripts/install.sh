@@ -33,12 +33,17 @@ log "installing ${wheels[0]##*/}"
 log "installing systemd units and the secret renderer"
 install -d -m 0755 "$APP_ROOT/bin"
 install -m 0755 "$RELEASE_DIR/systemd/render_secrets.py" "$APP_ROOT/bin/render_secrets.py"
-for unit in "$RELEASE_DIR"/systemd/*.service "$RELEASE_DIR"/systemd/*.timer; do
+for unit in "$RELEASE_DIR"/systemd/*.service; do
     install -m 0644 "$unit" "/etc/systemd/system/${unit##*/}"
 done
+# Releases before the application user re-read the RDS master's secret every 10 minutes; serve
+# and worker no longer use it, and their own secret changes only with a deployment.
+if [[ -e /etc/systemd/system/billing-secrets-refresh.timer ]]; then
+    systemctl disable --now --quiet billing-secrets-refresh.timer || true
+    rm -f /etc/systemd/system/billing-secrets-refresh.timer /etc/systemd/system/billing-secrets-refresh.service
+fi
 systemctl daemon-reload
-systemctl enable --quiet billing-serve.service billing-worker.service billing-secrets-refresh.timer
-systemctl start billing-secrets-refresh.timer
+systemctl enable --quiet billing-serve.service billing-worker.service
 
 log "installing log shipping (rsyslog) and the CloudWatch agent configuration"
 # The CloudWatch agent (user cwagent) reads these files; nobody else needs to.

@@ -1,14 +1,13 @@
 #!/bin/bash
-# AfterInstall (2/2): `billing migrate` (alembic upgrade head) through billing-migrate.service, so
-# it runs as the service user with the same environment files as the services and the password
-# never passes through this script. Deployments go one instance at a time, so it never runs
-# concurrently; on instances after the first it finds the schema at head and does nothing.
+# AfterInstall (2/2): `billing migrate` through billing-migrate.service, so it runs as the service
+# user, and the RDS master's password, which that unit alone fetches, never passes through this
+# script. It upgrades the schema, then creates or updates the application user that billing-serve
+# and billing-worker connect as (DML rights only). Deployments go one instance at a time, so it
+# never runs concurrently; on instances after the first it finds the schema at head and does nothing.
 # Migrations must be backward compatible (expand/contract): old instances keep serving meanwhile.
 # shellcheck source=common.sh
 . "$(dirname "$0")/common.sh"
 
-log "fetching database credentials"
-systemctl restart billing-secrets.service
 log "running migrations"
 if ! systemctl start billing-migrate.service; then
     journalctl --unit=billing-migrate.service --since=-15min --no-pager --output=cat | tail -n 50

@@ -13,7 +13,17 @@ from collections.abc import Callable, Sequence
 
 from billing.config import ConfigError, Settings
 from billing.container import Container
+from billing.domain.model import ServiceUnavailable
+from billing.domain.model.legacy import LegacySourceError
+from billing.entrypoints.listening import CannotListen
+from billing.entrypoints.local_aws import EmulatorError
 from billing.entrypoints.logging_setup import choose_format, configure_logging
+
+# What a person fixes outside the program: a setting or argument, a database that cannot be
+# reached or refuses us (credentials, TLS), the old webapp's database, a port that is taken.
+# Each is one line on stderr naming the problem, password hidden, and exit code 2 (argparse's
+# code for a bad command line too). Anything else is a bug: its traceback, exit code 1.
+ONE_LINE_FAILURES: tuple[type[Exception], ...] = (ServiceUnavailable, LegacySourceError, EmulatorError, CannotListen)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,12 +52,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     legacy.add_argument("--batch-size", type=_batch_size, default=500, metavar="N",
                         help="rows per transaction (default: 500)")
     args = parser.parse_args(argv)
+    return _reporting_failures(args.command, lambda: _run(args))
 
+
+def _reporting_failures(command: str, run: Callable[[], int]) -> int:
+    """The one place where a command's failures become what the person running it sees."""
     try:
-        settings = Settings.from_env()
+        return run()
     except ConfigError as exc:
-        print(f"billing: configuration error: {exc}", file=sys.stderr)
-        return 2
+        _say(f"billing: configuration error: {exc}")
+    except ONE_LINE_FAILURES as exc:
+        _say(f"billing {command}: {exc}")
+    return 2
+
+
+def _say(line: str) -> None:
+    print(" ".join(line.split()), file=sys.stderr)  # one line, whatever a driver's message holds
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
     configure_logging(settings.log_level_number, choose_format(settings.log_format, args.command, sys.stdout))
     handlers: dict[str, Callable[[], int]] = {
         "serve": lambda: _serve(settings, workers=args.workers),
@@ -63,6 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _container(settings: Settings) -> Container:
     return Container(settings=settings)
+
+
+def _check_database(settings: Settings) -> None:
+    """Before a long-running command starts: the database answers, or ServiceUnavailable says why."""
+    asyncio.run(_container(settings).check_database())
 
 
 def _migrate(settings: Settings) -> int:
@@ -88,6 +117,7 @@ def _bootstrap(settings: Settings) -> int:
 def _worker(settings: Settings) -> int:
     from billing.entrypoints.worker import run_worker
 
+    _check_database(settings)
     asyncio.run(run_worker(_container(settings)))
     return 0
 
@@ -120,9 +150,9 @@ def _serve(settings: Settings, *, workers: int = 1) -> int:
     from billing.entrypoints.http.server import run_http_workers
 
     if workers > 1 and settings.http_port == 0:
-        print("billing: BILLING_HTTP_PORT=0 (any free port) cannot be shared by several workers; "
-              "use --workers 1 or a fixed port", file=sys.stderr)
-        return 2
+        raise ConfigError("BILLING_HTTP_PORT=0 (any free port) cannot be shared by several workers; "
+                          "use --workers 1 or a fixed port")
+    _check_database(settings)  # in the parent: one line, not one per worker
     if not settings.idempotency_secret:
         logging.getLogger("billing.cli").warning(
             "BILLING_IDEMPOTENCY_SECRET is not set: using a random one for this run; a retry that reaches "
@@ -149,6 +179,7 @@ def _batch_size(raw: str) -> int:
 def _import_legacy(settings: Settings, args: argparse.Namespace) -> int:
     from billing.entrypoints.import_legacy import run_import
 
+    _check_database(settings)
     return run_import(_container(settings), source_url=args.source_url, old_bucket=args.old_bucket,
                       dry_run=args.dry_run, batch_size=args.batch_size)
 

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 import time
 from typing import TextIO
 
-from sqlalchemy.engine import make_url
-
 from billing.container import Container
-from billing.domain.model import DomainError, ServiceUnavailable
 from billing.domain.use_cases.import_legacy import KINDS, ImportLegacyDataCommand, ImportReport
-
-log = logging.getLogger(__name__)
 
 
 class ProgressBar:
@@ -58,23 +52,12 @@ class ProgressBar:
 
 def run_import(container: Container, *, source_url: str, old_bucket: str | None, dry_run: bool, batch_size: int,
                stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
-    """0 when the import ran (skipped rows are reported, not fatal); 1 with one line when it could not."""
+    """0 when the import ran (skipped rows are reported, not fatal). When it could not, the error
+    propagates: LegacySourceError (the old database cannot be read, or is not the old webapp's)
+    and ServiceUnavailable (ours, or the bucket) become one line in entrypoints/cli.py."""
     command = ImportLegacyDataCommand(dry_run=dry_run, batch_size=batch_size, old_bucket=old_bucket,
                                       progress=ProgressBar(stderr))
-    try:
-        report = asyncio.run(_import(container, source_url, command))
-    except ServiceUnavailable as exc:
-        where = make_url(container.settings().database_url).render_as_string(hide_password=True)
-        print(f"billing import-legacy: this service's database {where} (BILLING_DATABASE_URL): {exc}", file=stderr)
-        return 1
-    except DomainError as exc:  # the old database cannot be reached or read
-        print(f"billing import-legacy: {exc}", file=stderr)
-        return 1
-    except Exception as exc:  # noqa: BLE001 - any other failure: one line; the traceback at DEBUG
-        log.debug("import failed", exc_info=True)
-        print(f"billing import-legacy: failed: {exc.__class__.__name__}: {exc} "
-              "(BILLING_LOG_LEVEL=DEBUG shows the traceback)", file=stderr)
-        return 1
+    report = asyncio.run(_import(container, source_url, command))
     stdout.write(summary(report))
     return 0
 

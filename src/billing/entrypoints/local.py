@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import sys
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -14,7 +13,7 @@ from sqlalchemy.engine import make_url
 from billing.config import Settings
 from billing.container import Container
 from billing.entrypoints.http.server import run_http_server
-from billing.entrypoints.local_aws import EmulatorError, LocalAwsEmulator
+from billing.entrypoints.local_aws import LocalAwsEmulator
 from billing.entrypoints.local_lambda import LambdaStandin
 from billing.entrypoints.worker import due_bills_consumer
 
@@ -32,12 +31,8 @@ def run_local(settings: Settings) -> int:
 
     with contextlib.ExitStack() as stack:
         if not settings.aws_endpoint_url:  # an explicit endpoint means an emulator runs elsewhere
-            emulator = LocalAwsEmulator(settings.local_aws_port, VAR / "aws-emulator.log")
-            try:
-                endpoint = stack.enter_context(emulator)
-            except EmulatorError as exc:
-                print(f"billing: {exc}", file=sys.stderr)
-                return 2
+            # EmulatorError (its port is taken...) becomes one line in entrypoints/cli.py.
+            endpoint = stack.enter_context(LocalAwsEmulator(settings.local_aws_port, VAR / "aws-emulator.log"))
             settings = dataclasses.replace(settings, aws_endpoint_url=endpoint)
         outbox = settings.outbox_dir or str(VAR / "outbox")
         settings = dataclasses.replace(settings, outbox_dir=outbox)

@@ -6,9 +6,9 @@ from collections.abc import AsyncGenerator, Callable
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from billing.config import read_database_url
 from billing.domain.model.legacy import LegacyAttachment, LegacyBill, LegacyCounts, LegacySourceError, LegacyUser
 
 T = TypeVar("T")
@@ -44,7 +44,10 @@ class MySqlLegacySource:
     so memory stays flat whatever the table size. Read-only: nothing is ever written there."""
 
     def __init__(self, url: str) -> None:
-        parsed = make_url(url)
+        try:
+            parsed = read_database_url(url)
+        except ValueError as exc:
+            raise LegacySourceError(f"the old database URL (--from) {exc}") from None
         if parsed.get_backend_name() != "mysql":
             raise LegacySourceError("the old database URL must be mysql+aiomysql://user:password@host/database")
         if "charset" not in parsed.query:

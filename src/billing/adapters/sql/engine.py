@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from billing.adapters.sql.errors import unusable_database
+
 
 def create_engine(url: str, *, pool_size: int = 10, ssl_ca: str = "", echo: bool = False,
                   autocommit: bool = False) -> AsyncEngine:
@@ -124,3 +126,16 @@ async def database_answers(engine: AsyncEngine, timeout: float | None = None) ->
     except TimeoutError:
         pass
     return False
+
+
+async def check_database(url: str, *, ssl_ca: str = "") -> None:
+    """The start-up check of serve, worker and import-legacy: a connection opens and answers
+    SELECT 1, or ServiceUnavailable names the database (password hidden) and the driver's reason,
+    so a wrong host, password or CA is one clear line at start rather than 503s later."""
+    engine = create_engine(url, pool_size=1, ssl_ca=ssl_ca)
+    try:
+        with unusable_database(url):
+            async with engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+    finally:
+        await engine.dispose()

@@ -21,6 +21,7 @@ from billing.entrypoints.http.headers import security_header_values
 from billing.entrypoints.http.keys import IN_FLIGHT, SHUTTING_DOWN
 from billing.entrypoints.http.lifecycle import InFlight
 from billing.entrypoints.http.protocol import BillingAppRunner
+from billing.entrypoints.listening import CannotListen, probe_address
 
 # Below the usual 30 s that platforms (systemd, ECS, CodeDeploy) wait before SIGKILL.
 SHUTDOWN_TIMEOUT = 20.0
@@ -76,7 +77,11 @@ async def serve(container: Container, *, banner: str | None = None, prepare: Pre
         if prepare is not None:
             await prepare()
         site = web.TCPSite(runner, settings.http_host, settings.http_port, reuse_port=True)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            site = None
+            raise CannotListen(settings.http_host, settings.http_port, exc) from exc
         tasks = [asyncio.create_task(companion(stop)) for companion in companions]
         if banner is not None:  # `billing local`: a person reads it
             print(banner, file=sys.stderr, flush=True)
@@ -124,6 +129,8 @@ def run_http_workers(make_container: Callable[[], Container], workers: int, *, b
         raise ValueError("workers must be at least 1")
     if workers == 1:
         return run_http_server(make_container(), banner=banner)
+    settings = make_container().settings()
+    probe_address(settings.http_host, settings.http_port)
     context = multiprocessing.get_context("fork")  # the parent holds no loop, thread or connection yet
     children = [
         context.Process(target=_worker, args=(make_container, banner), name=f"billing-worker-{i}")

@@ -6,7 +6,6 @@ import asyncio
 
 from alembic import context
 from sqlalchemy.engine import Connection
-from sqlalchemy.pool import NullPool
 
 from billing.adapters.sql.engine import create_engine
 from billing.adapters.sql.tables import metadata
@@ -26,7 +25,8 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async() -> None:
-    engine = create_engine(config.attributes["database_url"])
+    # Verified TLS when a CA bundle is given: RDS requires TLS of every connection, migrations too.
+    engine = create_engine(config.attributes["database_url"], ssl_ca=config.attributes.get("ssl_ca", ""))
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)
