@@ -104,7 +104,8 @@ def _aim(case: Case) -> None:
 def another_users_resources_stay_hidden(ctx: CheckContext, response: Response, case: Case) -> bool | None:
     """A names B's bill or file: anything but an error is a leak (B's resources are a 404 to A)."""
     params = case.path_parameters or {}
-    named = "b_bill" in TARGETS and (params.get("id") == TARGETS["b_bill"] or params.get("file_id") == TARGETS["b_file"])
+    named = "b_bill" in TARGETS and (params.get("id") == TARGETS["b_bill"]
+                                     or params.get("file_id") == TARGETS["b_file"])
     if named and response.status_code < 400:
         raise AssertionError(f"{response.status_code} for B's resource: {response.text[:500]}")
     return None
