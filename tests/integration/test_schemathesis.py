@@ -130,4 +130,3 @@ def test_schemathesis_finds_no_failure_with_every_check(live: Live, tmp_path: Pa
     assert phases == dict.fromkeys(PHASES, "success"), output
     # A pattern schemathesis cannot read would be skipped silently (no data from it, no failure).
     assert report["warnings"]["unsupported_regex"] == [], output
-    assert report["warnings"]["missing_test_data"] == [], output
