@@ -202,3 +202,19 @@ async def test_client_disconnect_mid_body_is_not_an_internal_error(fake_containe
     response = await problem_middleware(make_mocked_request("POST", "/v1/bill"), reading_handler)
     assert response.status == 400
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+@pytest.mark.parametrize("raw", [b'"vendor": "\\ud800"', b'"categories": ["a\\udfff"]', b'"\\ud83d": 1',
+                                 b'"nested": ' + b"[" * 900 + b'"\\ud800"' + b"]" * 900])
+async def test_unpaired_surrogate_in_json_is_400_when_utf8_cannot_hold_it(client, user, raw: bytes) -> None:
+    body = b'{"bill_date": "2026-11-01", "due_date": "2026-11-30", "amount_due": 1, "payment_status": "due", ' \
+           b'"vendor": "V", ' + raw + b"}"
+    problem = await problem_of(await client.post("/v1/bill", data=body, headers=AUTH | JSON), 400)
+    assert problem["errors"][0]["field"] == "body"
+
+
+async def test_surrogate_pair_in_json_is_one_character(client, user) -> None:
+    body = b'{"bill_date": "2026-11-01", "due_date": "2026-11-30", "amount_due": 1, "payment_status": "due", ' \
+           b'"vendor": "\\ud83d\\ude00"}'
+    response = await client.post("/v1/bill", data=body, headers=AUTH | JSON)
+    assert response.status == 201 and (await response.json())["vendor"] == "\U0001f600"

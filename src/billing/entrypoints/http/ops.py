@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 from aiohttp import web
-from swagger_ui import api_doc
+from swagger_ui.core import ApplicationDocument
 
 from billing.entrypoints.http.keys import CONTAINER, SHUTTING_DOWN
 from billing.entrypoints.http.problems import problem
@@ -16,6 +16,7 @@ from billing.entrypoints.http.wire import json_response
 
 routes = web.RouteTableDef()
 SPEC_FILE = Path(__file__).with_name("openapi.yaml")
+SPEC_URL = "/openapi.json"
 
 
 @cache
@@ -39,11 +40,22 @@ async def readyz(request: web.Request) -> web.Response:
     return problem(503, "The database does not answer.", headers={"Retry-After": "2"})
 
 
-@routes.get("/openapi.json")
+@routes.get(SPEC_URL)
 async def openapi(request: web.Request) -> web.Response:
     return json_response(openapi_document())
 
 
+class _SwaggerUi(ApplicationDocument):  # type: ignore[misc]  # swagger-ui-py has no type hints
+    """Swagger UI that loads, and names in its top bar, the document served at /openapi.json
+    (swagger-ui-py would otherwise serve a copy of it at /docs/swagger.json)."""
+
+    @property
+    def swagger_json_uri_absolute(self) -> str:
+        return SPEC_URL
+
+
 def add_docs(app: web.Application) -> None:
     """Swagger UI 5 at /docs, from the files of the swagger-ui-py package (no CDN)."""
-    api_doc(app, config=openapi_document(), url_prefix="/docs", title="Billing API", host_inject=False)
+    # config_rel_url: the document is served elsewhere, so swagger-ui-py adds no route of its own for it.
+    docs = _SwaggerUi(app, config_rel_url=SPEC_URL, url_prefix="/docs", title="Billing API")
+    docs.match_handler()(docs)

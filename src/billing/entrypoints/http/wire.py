@@ -36,7 +36,29 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
         raise ValidationFailed(FieldError("body", "must be a valid UTF-8 JSON document"), "The body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise ValidationFailed(FieldError("body", "must be a JSON object"), "The body must be a JSON object.")
+    # A \u escape can name half of a UTF-16 surrogate pair: valid JSON, yet no text that UTF-8 (or a
+    # database) can hold. Only a body with an escape needs the walk.
+    if b"\\u" in raw and _has_lone_surrogate(data):
+        raise ValidationFailed(FieldError("body", "must not contain an unpaired UTF-16 surrogate (\\ud800-\\udfff)"),
+                               "The body is not valid Unicode text.")
     return data
+
+
+def _has_lone_surrogate(data: object) -> bool:
+    stack = [data]  # a loop, not recursion: json.loads accepts nesting deeper than a recursive walk could
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
 
 
 def _default(value: object) -> Any:
