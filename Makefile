@@ -7,14 +7,17 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+MUTATION_JOBS ?= 2
+MUTATION_MIN ?= 95
 
 .DEFAULT_GOAL := help
-.PHONY: help run test unit integration venv mariadb migrate bench clean
+.PHONY: help run test unit integration venv mariadb migrate bench mutation clean
 
 help:
 	@echo "make run     serve the whole service on http://127.0.0.1:8080 (embedded SQLite + local AWS)"
 	@echo "make test    every test: unit, then integration against MariaDB and moto server"
 	@echo "make bench   the benchmark suite (see bench/README.md)"
+	@echo "make mutation  mutation testing of src/billing/domain and ports with the unit tests (docs/operations.md)"
 
 # (Re)create the virtual environment when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -52,10 +55,22 @@ bench: $(STAMP) mariadb
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	@$(PY) bench/run.py $(BENCH_ARGS)
 
+# mutmut ([tool.mutmut] in pyproject.toml) mutates the core in a copy of the tree (mutants/) and runs
+# the unit tests that cover each mutant. Always from scratch: mutmut's cache keeps verdicts across
+# changed tests. Its progress goes to mutants/run.log; the last line printed is the score.
+mutation: $(STAMP)
+	@rm -rf mutants && mkdir mutants
+	@echo "==> mutmut run --max-children $(MUTATION_JOBS) (log: mutants/run.log)"
+	@start=$$(date +%s); \
+	$(VENV)/bin/mutmut run --max-children $(MUTATION_JOBS) > mutants/run.log 2>&1 || { \
+		tr '\r' '\n' < mutants/run.log | tail -n 40; echo "==> mutmut run failed"; exit 1; }; \
+	echo "==> mutmut run took $$(( $$(date +%s) - start )) s"
+	@$(PY) scripts/mutation_score.py --min $(MUTATION_MIN)
+
 migrate: $(STAMP)
 	@$(VENV)/bin/billing migrate
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) var .pytest_cache deploy/dist
+	rm -rf $(VENV) $(CHECKOV_VENV) var .pytest_cache deploy/dist mutants
 
 include deploy/deploy.mk

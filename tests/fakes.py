@@ -66,8 +66,10 @@ class FakePasswordHasher:
         self.remembered = 0
         self.remember = True  # False: every verification is computed (a cold cache in every process)
         self._known: set[tuple[str, str]] = set()
+        self.hashed = 0  # how many hashes were computed (the slow part of a real hasher)
 
     async def hash(self, password: str) -> str:
+        self.hashed += 1
         return f"fake${password}"
 
     async def verify(self, password: str, password_hash: str, gate: VerificationGate | None = None) -> bool:
@@ -86,6 +88,8 @@ class FakePasswordHasher:
         return ok
 
     async def verify_decoy(self, password: str, gate: VerificationGate | None = None) -> None:
+        if not isinstance(password, str):  # a real hasher cannot verify what is not a password either
+            raise TypeError("the decoy verification needs the password")
         if gate is not None:
             await gate.admit()
         self.decoy_checks += 1
@@ -422,6 +426,7 @@ class FakeFileStore:
         self.objects: dict[str, tuple[bytes, str]] = {}
         self.other_buckets: dict[tuple[str, str], bytes] = {}  # (bucket, key) -> bytes, e.g. the old webapp's
         self.down = False
+        self.refusing_deletes = False  # storage that stores and copies but fails every delete
 
     async def put(self, key: str, chunks, *, content_type: str) -> None:  # type: ignore[no-untyped-def]
         if self.down:
@@ -432,7 +437,7 @@ class FakeFileStore:
         self.objects[key] = (bytes(data), content_type)
 
     async def delete(self, key: str) -> None:
-        if self.down:
+        if self.down or self.refusing_deletes:
             raise ServiceUnavailable("fake storage is down")
         self.objects.pop(key, None)
 
@@ -546,6 +551,7 @@ class FakeEmailLedger:
         entry = self.entries.get(user_id)
         if entry is not None and entry["request_id"] == request_id:
             entry["state"] = "sent"
+            entry["sent_at"] = now  # as the DynamoDB ledger records it
 
     async def release(self, user_id: UUID, request_id: UUID) -> None:
         entry = self.entries.get(user_id)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -22,3 +25,14 @@ async def user(client) -> dict:  # type: ignore[no-untyped-def]
     response = await client.post("/v1/user", json=USER)
     assert response.status == 201
     return await response.json()
+
+
+@pytest.fixture
+def local_zone_not_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local time zone at UTC+05:30, so that code converting to the local zone
+    instead of UTC shows (the machines run in UTC, where the two agree)."""
+    monkeypatch.setenv("TZ", "IST-05:30")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()

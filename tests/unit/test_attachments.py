@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -122,3 +122,53 @@ async def test_deleting_a_bill_deletes_its_object(tables, store, clock, bill) ->
         AttachFileCommand(owner_id=bill.owner_id, bill_id=bill.id, file_name="x.jpg", chunks=stream(JPEG)))
     await DeleteBill(FakeUnitOfWork(tables), store).execute(DeleteBillCommand(owner_id=bill.owner_id, bill_id=bill.id))
     assert store.objects == {} and tables.bills == {}
+
+
+@pytest.mark.parametrize("chunk", [3, len(PDF)])
+async def test_upload_of_exactly_max_bytes_is_stored(tables, store, clock, bill, chunk) -> None:
+    view = await attach(tables, store, clock, max_bytes=len(PDF)).execute(
+        AttachFileCommand(owner_id=bill.owner_id, bill_id=bill.id, file_name="x.pdf", chunks=stream(PDF, chunk)))
+    assert view.attachment.size == len(PDF) and store.objects[view.attachment.object_key][0] == PDF
+
+
+@pytest.mark.parametrize("chunk", [3, len(PDF)])
+async def test_upload_one_byte_over_max_bytes_stores_nothing(tables, store, clock, bill, chunk) -> None:
+    with pytest.raises(FileTooLarge) as exc:
+        await attach(tables, store, clock, max_bytes=len(PDF) - 1).execute(
+            AttachFileCommand(owner_id=bill.owner_id, bill_id=bill.id, file_name="x.pdf", chunks=stream(PDF, chunk)))
+    assert exc.value.limit == len(PDF) - 1 and str(exc.value) == f"the file exceeds the limit of {len(PDF) - 1} bytes"
+    assert store.objects == {} and tables.bills[bill.id].attachment is None
+
+
+async def test_upload_shorter_than_the_sniffed_head_stored_whole(tables, store, clock, bill) -> None:
+    view = await attach(tables, store, clock).execute(
+        AttachFileCommand(owner_id=bill.owner_id, bill_id=bill.id, file_name="x.pdf", chunks=stream(b"%PDF-", 2)))
+    assert store.objects[view.attachment.object_key] == (b"%PDF-", "application/pdf") and view.attachment.size == 5
+
+
+async def test_empty_upload_is_an_unsupported_type(tables, store, clock, bill) -> None:
+    with pytest.raises(UnsupportedFileType):
+        await attach(tables, store, clock).execute(
+            AttachFileCommand(owner_id=bill.owner_id, bill_id=bill.id, file_name="x.pdf", chunks=stream(b"")))
+    assert store.objects == {}
+
+
+async def test_each_upload_gets_a_fresh_id_of_its_own(tables, store, clock, bill) -> None:
+    other = await CreateBill(FakeUnitOfWork(tables), clock).execute(CreateBillCommand(owner_id=bill.owner_id, fields=BILL))
+    ids = []
+    for target in (bill, other):
+        view = await attach(tables, store, clock).execute(
+            AttachFileCommand(owner_id=bill.owner_id, bill_id=target.id, file_name="x.pdf", chunks=stream(PDF)))
+        assert isinstance(view.attachment.id, UUID) and view.attachment.object_key == f"bills/{target.id}/{view.attachment.id}"
+        ids.append(view.attachment.id)
+    assert ids[0] != ids[1] and len(store.objects) == 2
+
+
+async def test_second_upload_refused_with_the_field_message(tables, store, clock, bill) -> None:
+    await attach(tables, store, clock).execute(
+        AttachFileCommand(owner_id=bill.owner_id, bill_id=bill.id, file_name="a.png", chunks=stream(PNG)))
+    with pytest.raises(ValidationFailed) as exc:
+        await attach(tables, store, clock).execute(
+            AttachFileCommand(owner_id=bill.owner_id, bill_id=bill.id, file_name="b.png", chunks=stream(PNG)))
+    assert [(e.field, e.message) for e in exc.value.errors] == [
+        ("attachment", "the bill already has an attachment; delete it first")]

@@ -1,15 +1,27 @@
 from __future__ import annotations
 
-from datetime import date
+import base64
+import re
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from uuid import uuid4
 
 import pytest
 
-from billing.domain.model import BillCursor, BillDetails, BillQuery, PaymentStatus, ProfileChanges, Registration, ValidationFailed
+from billing.domain.model import (
+    BillCursor,
+    BillDetails,
+    BillQuery,
+    FieldError,
+    PaymentStatus,
+    ProfileChanges,
+    Registration,
+    ValidationFailed,
+)
 from billing.domain.model.bill import parse_days
+from billing.domain.model.clock import to_millis
 from billing.domain.model.email import EmailError, normalize_email
-from billing.domain.model.money import MoneyError, parse_amount
+from billing.domain.model.money import Money, MoneyError, parse_amount, parse_currency
 from billing.domain.model.password import password_problem
 
 VALID_BILL = {
@@ -151,3 +163,239 @@ def test_days_accepted_only_from_0_to_365(raw: str, ok: bool) -> None:
     else:
         with pytest.raises(ValidationFailed):
             parse_days(raw)
+
+
+def password_of(length: int, head: str = "Ab1!") -> str:
+    """A password meeting every rule but the length ones: `head`, then "xy" repeated, `length` characters."""
+    return (head + "xy" * length)[:length]
+
+
+@pytest.mark.parametrize(("length", "problem"), [
+    (7, "must be 8 to 128 characters long"),
+    (8, None),
+    (72, None),
+    (73, "must be at most 72 bytes in UTF-8"),
+    (128, "must be at most 72 bytes in UTF-8"),  # within the length limit: the byte limit speaks
+    (129, "must be 8 to 128 characters long"),
+])
+def test_password_length_judged_in_characters_then_in_bytes_when_at_the_limits(length: int, problem: str | None) -> None:
+    assert password_problem(password_of(length)) == problem
+
+
+@pytest.mark.parametrize(("password", "problem"), [
+    ("Ab1!" + "éü" * 17, None),  # 38 characters, 72 bytes
+    ("Ab1!" + "éü" * 17 + "x", "must be at most 72 bytes in UTF-8"),  # 39 characters, 73 bytes
+])
+def test_password_bytes_counted_in_utf8_when_characters_are_multibyte(password: str, problem: str | None) -> None:
+    assert password_problem(password) == problem
+
+
+@pytest.mark.parametrize(("password", "problem"), [
+    ("Abcd123!xx", None),
+    ("Abcd123!xxx", "must not repeat a character three times in a row"),  # the triple at the very end
+    ("aaaBcd123!", "must not repeat a character three times in a row"),  # at the very start
+    ("abcd1234!", "must contain an upper-case letter"),
+    ("ABCD1234!", "must contain a lower-case letter"),
+    ("Abcdefgh!", "must contain a digit"),
+    ("Abcdefg1", "must contain a character that is not a letter or digit"),
+    (b"Abcd1234!", "must be a string"),
+])
+def test_password_problem_named_exactly_when_a_rule_is_broken(password: object, problem: str | None) -> None:
+    assert password_problem(password) == problem
+
+
+LONGEST_DOMAIN = "b" * 63 + "." + "c" * 63 + "." + "d" * 58 + ".io"  # 189 characters: with 64 + "@", 254
+
+
+@pytest.mark.parametrize(("address", "canonical"), [
+    ("A" * 64 + "@Example.com", "a" * 64 + "@example.com"),
+    ("a" * 64 + "@" + LONGEST_DOMAIN, "a" * 64 + "@" + LONGEST_DOMAIN),
+])
+def test_email_accepted_when_local_part_and_address_are_at_their_limits(address: str, canonical: str) -> None:
+    assert normalize_email(address) == canonical
+
+
+@pytest.mark.parametrize(("address", "message"), [
+    ("a" * 65 + "@example.com", "must be a valid email address"),  # 65-character local part
+    ("a" * 64 + "@" + LONGEST_DOMAIN + "x", "must be at most 254 characters"),  # 255 characters
+    ("jo@example", "must be a valid email address"),
+    (None, "must be a string"),
+])
+def test_email_refused_with_reason_when_past_a_limit_or_malformed(address: object, message: str) -> None:
+    with pytest.raises(EmailError) as exc:
+        normalize_email(address)
+    assert str(exc.value) == message
+
+
+def errors_of(exc: pytest.ExceptionInfo[ValidationFailed]) -> dict[str, str]:
+    return {e.field: e.message for e in exc.value.errors}
+
+
+def test_bill_details_accepted_at_every_maximum() -> None:
+    categories = ["c" * 100] + [f"c{i}" for i in range(49)]
+    details = BillDetails.from_mapping(VALID_BILL | {"vendor": "v" * 255, "categories": categories})
+    assert details.vendor == "v" * 255 and details.categories == tuple(categories)
+
+
+@pytest.mark.parametrize(("changes", "field", "message"), [
+    ({"vendor": "v" * 256}, "vendor", "must be at most 255 characters"),
+    ({"vendor": "   "}, "vendor", "must not be blank"),
+    ({"vendor": 7}, "vendor", "must be a string"),
+    ({"categories": [f"c{i}" for i in range(51)]}, "categories", "must hold at most 50 categories"),
+    ({"categories": ["c" * 101]}, "categories", "must hold non-blank strings of at most 100 characters"),
+    ({"categories": [" "]}, "categories", "must hold non-blank strings of at most 100 characters"),
+    ({"categories": [3]}, "categories", "must hold non-blank strings of at most 100 characters"),
+    ({"categories": "food"}, "categories", "must be an array of strings"),
+    ({"categories": ["a", "a"]}, "categories", "must not repeat a category"),
+    ({"bill_date": "2026-02-30"}, "bill_date", "must be a real calendar date (YYYY-MM-DD)"),
+    ({"bill_date": "2026-1-01"}, "bill_date", "must be a date in the form YYYY-MM-DD"),
+    ({"bill_date": 20261101}, "bill_date", "must be a date in the form YYYY-MM-DD"),
+    ({"payment_status": "unpaid"}, "payment_status", "must be one of paid, due, past_due, no_payment_required"),
+    ({"due_date": "2026-10-31"}, "due_date", "must not be before bill_date"),
+    ({"amount_due": None}, "amount_due", "must be a number"),
+])
+def test_bill_details_refused_with_the_field_message_when_past_a_maximum_or_malformed(
+        changes: dict[str, object], field: str, message: str) -> None:
+    with pytest.raises(ValidationFailed) as exc:
+        BillDetails.from_mapping(VALID_BILL | changes)
+    assert errors_of(exc) == {field: message}
+
+
+def test_bill_details_accepted_when_due_on_the_bill_date() -> None:
+    assert BillDetails.from_mapping(VALID_BILL | {"due_date": "2026-11-01"}).due_date == date(2026, 11, 1)
+
+
+def test_bill_details_name_each_missing_field_required() -> None:
+    with pytest.raises(ValidationFailed) as exc:
+        BillDetails.from_mapping({"currency": "EUR"})
+    assert errors_of(exc) == {f: "is required" for f in ("vendor", "bill_date", "due_date", "amount_due", "payment_status")}
+
+
+@pytest.mark.parametrize(("limit", "expected"), [("1", 1), ("1000", 1000)])
+def test_limit_accepted_from_1_to_1000(limit: str, expected: int) -> None:
+    assert BillQuery.from_params({"limit": limit}).limit == expected
+
+
+@pytest.mark.parametrize("limit", ["0", "1001", "-1", "1.5", "", "٣", "ten"])
+def test_limit_refused_with_the_range_when_outside_1_to_1000(limit: str) -> None:
+    with pytest.raises(ValidationFailed) as exc:
+        BillQuery.from_params({"limit": limit})
+    assert errors_of(exc) == {"limit": "must be an integer from 1 to 1000"}
+
+
+def test_days_refused_with_the_field_message_when_not_an_integer_from_0_to_365() -> None:
+    for raw in ("366", "0365", "9" * 5000, "", "x"):
+        with pytest.raises(ValidationFailed) as exc:
+            parse_days(raw)
+        assert errors_of(exc) == {"days": "must be an integer from 0 to 365"}
+
+
+def test_limit_refused_with_the_range_when_too_many_digits_for_int() -> None:
+    for raw in ("01000", "1" * 5000):
+        with pytest.raises(ValidationFailed) as exc:
+            BillQuery.from_params({"limit": raw})
+        assert errors_of(exc) == {"limit": "must be an integer from 1 to 1000"}
+
+
+def test_bill_query_leaves_unsent_filters_empty() -> None:
+    assert BillQuery.from_params({}) == BillQuery()
+
+
+def test_bill_query_names_each_bad_parameter_with_its_message() -> None:
+    with pytest.raises(ValidationFailed) as exc:
+        BillQuery.from_params({"cursor": "%%%", "due_after": "soon", "due_before": "2026-02-30", "payment_status": "x"})
+    assert errors_of(exc) == {
+        "cursor": "is not a cursor this service issued",
+        "due_after": "must be a date in the form YYYY-MM-DD",
+        "due_before": "must be a real calendar date (YYYY-MM-DD)",
+        "payment_status": "must be one of paid, due, past_due, no_payment_required",
+    }
+    with pytest.raises(ValidationFailed) as exc:
+        BillQuery.from_params({"cursor": 7})  # type: ignore[dict-item]
+    assert errors_of(exc) == {"cursor": "must be a string"}
+
+
+def test_cursor_is_url_safe_without_padding() -> None:
+    for _ in range(20):
+        token = BillCursor(date(2026, 1, 2), uuid4()).encode()
+        assert re.fullmatch(r"[A-Za-z0-9_-]+", token)
+
+
+@pytest.mark.parametrize("raw", [b"2026-01-02|" + str(uuid4()).encode() + b"|x", b"2026-01-02", b"\xff\xfe|x"])
+def test_cursor_refused_when_not_a_date_and_an_id(raw: bytes) -> None:
+    with pytest.raises(ValueError, match="^is not a cursor this service issued$"):
+        BillCursor.decode(base64.urlsafe_b64encode(raw).decode().rstrip("="))
+
+
+def test_to_millis_truncates_to_the_millisecond_in_utc(local_zone_not_utc: None) -> None:
+    moment = to_millis(datetime(2026, 11, 24, 12, 0, 0, 123999, tzinfo=timezone(timedelta(hours=2))))
+    assert moment == datetime(2026, 11, 24, 10, 0, 0, 123000, tzinfo=UTC) and moment.utcoffset() == timedelta(0)
+    with pytest.raises(ValueError, match="^naive datetime: the domain works in aware UTC only$"):
+        to_millis(datetime(2026, 11, 24))
+
+
+def test_registration_keeps_each_field() -> None:
+    registration = Registration.from_mapping(
+        {"first_name": "Jo", "last_name": "Doe", "email_address": "Jo@Example.com", "password": "Abcd1234!"})
+    assert registration == Registration("Jo", "Doe", "jo@example.com", "Abcd1234!")
+
+
+def test_registration_names_each_field_with_its_message() -> None:
+    with pytest.raises(ValidationFailed) as exc:
+        Registration.from_mapping({"first_name": " ", "last_name": 3, "email_address": "nope", "password": "Abcd1234"})
+    assert errors_of(exc) == {"first_name": "must not be blank", "last_name": "must be a string",
+                              "email_address": "must be a valid email address",
+                              "password": "must contain a character that is not a letter or digit"}
+
+
+def test_profile_changes_keep_what_was_sent_and_leave_the_rest_unset() -> None:
+    assert ProfileChanges.from_mapping({"last_name": "Roe"}, "me@example.com") == ProfileChanges(last_name="Roe")
+    assert ProfileChanges.from_mapping({"first_name": "Jo", "password": "Abcd1234!"}, "me@example.com") == \
+        ProfileChanges(first_name="Jo", password="Abcd1234!")
+    assert repr(ProfileChanges().first_name) == "UNSET"
+
+
+def test_profile_changes_name_each_field_with_its_message() -> None:
+    with pytest.raises(ValidationFailed) as exc:
+        ProfileChanges.from_mapping({"first_name": "", "last_name": "x" * 101, "password": "short",
+                                     "email_address": "other@example.com"}, "me@example.com")
+    assert errors_of(exc) == {"first_name": "must not be blank", "last_name": "must be at most 100 characters",
+                              "password": "must be 8 to 128 characters long", "email_address": "cannot be changed"}
+    with pytest.raises(ValidationFailed) as exc:
+        ProfileChanges.from_mapping({"email_address": None}, "me@example.com")
+    assert errors_of(exc) == {"email_address": "cannot be changed"}
+
+
+def test_validation_failed_says_what_and_why() -> None:
+    one = ValidationFailed(FieldError("a", "is bad"))
+    assert one.errors == [FieldError("a", "is bad")] and one.detail == "The request is invalid."
+    assert str(one) == "The request is invalid. a: is bad"
+    two = ValidationFailed([FieldError("a", "is bad"), FieldError("b", "is worse")], "Nope.")
+    assert two.detail == "Nope." and str(two) == "Nope. a: is bad; b: is worse"
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ("12.50", "must be a number"),
+    (True, "must be a number"),
+    (Decimal("Infinity"), "must be a finite number"),
+    (Decimal("1.001"), "must have at most two decimals"),
+    (Decimal("1E+999999"), "must be a number between 0.01 and 1000000000"),
+    (Decimal("0"), "must be between 0.01 and 1000000000"),
+])
+def test_amount_refused_with_its_message(raw: object, message: str) -> None:
+    with pytest.raises(MoneyError, match=f"^{re.escape(message)}$"):
+        parse_amount(raw)
+
+
+@pytest.mark.parametrize("raw", ["usd", "XXX", 840, None])
+def test_currency_refused_unless_an_active_iso_4217_code(raw: object) -> None:
+    with pytest.raises(MoneyError, match="^must be an ISO 4217 currency code such as USD$"):
+        parse_currency(raw)
+
+
+def test_money_checks_amount_and_currency() -> None:
+    assert Money(Decimal("1.50"), "EUR").currency == "EUR"
+    with pytest.raises(MoneyError):
+        Money(Decimal("0"))
+    with pytest.raises(MoneyError):
+        Money(Decimal("1"), "usd")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from dependency_injector import providers
@@ -15,6 +15,7 @@ from dependency_injector import providers
 from billing.config import Settings
 from billing.domain.model import ServiceUnavailable, User
 from billing.domain.model.due_bills import (
+    DigestLine,
     DueBillsDigest,
     DueBillsRequest,
     InvalidMessage,
@@ -27,6 +28,7 @@ from billing.domain.use_cases.prepare_due_bills_digest import (
     DigestOutcome,
     PrepareDueBillsDigest,
 )
+from billing.domain.use_cases.request_due_bills_email import RequestDueBillsEmail, RequestDueBillsEmailCommand
 from billing.domain.use_cases.send_due_bills_email import SendDueBillsEmail, SendOutcome
 from billing.entrypoints.consumer import QueueConsumer
 from billing.entrypoints.worker import due_bills_consumer
@@ -191,7 +193,6 @@ def test_email_names_the_days_lists_bills_and_escapes_html(clock) -> None:
                                                           as_of=date(2026, 11, 24)).to_json())
     empty = compose_email(digest)
     assert "3 days" in empty.subject and "No bills are due" in empty.text and "No bills are due" in empty.html
-    from billing.domain.model.due_bills import DigestLine
     line = DigestLine(uuid4(), "<script>", Decimal("12.30"), "EUR", date(2026, 11, 25), "https://b.test/v1/bill/x")
     email = compose_email(DueBillsDigest(request.request_id, request.user_id, "jo@example.com", 3, date(2026, 11, 24), (line,)))
     assert "1 bill" in email.subject and "<script>" in email.text and "&lt;script&gt;" in email.html
@@ -339,3 +340,180 @@ async def test_consumer_finishes_in_flight_work_when_stopped(clock) -> None:
     queue.put("slow")
     await run_consumer(queue, slow, metrics, rounds=0.05)  # stop arrives mid-work
     assert finished == ["slow"] and queue.bodies == []
+
+
+async def test_the_digests_email_sent_and_recorded_in_the_ledger_when_the_slot_is_free(clock) -> None:
+    ledger, mailer, owner = FakeEmailLedger(), FakeMailer(), uuid4()
+    line = DigestLine(uuid4(), "Acme", Decimal("9.50"), "USD", date(2026, 11, 30), "https://b.test/v1/bill/1")
+    digest = DueBillsDigest(uuid4(), owner, "jo@example.com", 7, date(2026, 11, 24), (line,))
+    claimed_at = clock.now()
+    assert await SendDueBillsEmail(ledger, mailer, clock).execute(digest) is SendOutcome.SENT
+    assert mailer.outbox == [compose_email(digest)]
+    assert ledger.entries == {owner: {"request_id": digest.request_id, "state": "sent",
+                                      "expires_at": claimed_at + timedelta(hours=1),
+                                      "lease_until": claimed_at + FakeEmailLedger.LEASE, "sent_at": clock.now()}}
+    assert await ledger.sent_recently(owner, clock.now())
+
+
+async def test_nothing_sent_nor_recorded_when_deduplicated(clock) -> None:
+    ledger, mailer, owner = FakeEmailLedger(), FakeMailer(), uuid4()
+    assert await ledger.claim(owner, uuid4(), clock.now())
+    before = {user: dict(entry) for user, entry in ledger.entries.items()}
+    digest = a_digest(clock, owner)
+    assert await SendDueBillsEmail(ledger, mailer, clock).execute(digest) is SendOutcome.DEDUPLICATED
+    assert mailer.outbox == [] and ledger.entries == before
+
+
+def request_body(**changes: object) -> str:
+    body = {"type": "due_bills_request", "version": 2, "request_id": str(uuid4()), "user_id": str(uuid4()),
+            "days": 7, "requested_at": "2026-11-24T09:30:00.000Z"} | changes
+    return json.dumps(body)
+
+
+@pytest.mark.parametrize("days", [0, 1, 365])
+def test_request_read_when_days_within_0_to_365(days: int) -> None:
+    assert read_queued_work(request_body(days=days)).days == days
+
+
+@pytest.mark.parametrize("days", [-1, 366, True, False, 7.0, "7", None])
+def test_request_invalid_when_days_outside_0_to_365_or_not_an_integer(days: object) -> None:
+    with pytest.raises(InvalidMessage) as exc:
+        read_queued_work(request_body(days=days))
+    assert str(exc.value) == "'due_bills_request' version 2: ValueError: days must be an integer 0-365"
+    assert exc.value.reason == "malformed"
+
+
+def test_request_invalid_when_timestamp_has_no_time_zone() -> None:
+    with pytest.raises(InvalidMessage) as exc:
+        read_queued_work(request_body(requested_at="2026-11-24T09:30:00"))
+    assert str(exc.value) == "'due_bills_request' version 2: ValueError: timestamp without a time zone"
+
+
+@pytest.mark.parametrize(("days", "subject", "intro"), [
+    (0, "Your bills due today: 0 bills", "Bills due today (on or before 2026-11-24):"),
+    (1, "Your bills due in the next 1 day: 0 bills", "Bills due in the next 1 day (on or before 2026-11-25):"),
+    (7, "Your bills due in the next 7 days: 0 bills", "Bills due in the next 7 days (on or before 2026-12-01):"),
+    (365, "Your bills due in the next 365 days: 0 bills", "Bills due in the next 365 days (on or before 2027-11-24):"),
+])
+def test_email_names_the_window_and_its_last_day_when_no_bill_is_due(days: int, subject: str, intro: str) -> None:
+    digest = DueBillsDigest(uuid4(), uuid4(), "jo@example.com", days, date(2026, 11, 24), ())
+    email = compose_email(digest)
+    window = subject.removeprefix("Your bills due ").removesuffix(": 0 bills")
+    assert email.subject == subject
+    assert email.text == f"{intro}\n\nNo bills are due {window}. Nothing to pay.\n"
+    assert email.html == f"<html><body><p>{intro}</p><p>No bills are due {window}. Nothing to pay.</p></body></html>"
+
+
+def test_email_lists_each_bill_in_text_and_html_when_bills_are_due() -> None:
+    lines = (DigestLine(uuid4(), "A&B", Decimal("12.30"), "EUR", date(2026, 11, 25), "https://b.test/v1/bill/1?x=<1>"),
+             DigestLine(uuid4(), "Power", Decimal("5.00"), "USD", date(2026, 11, 30), "https://b.test/v1/bill/2"))
+    email = compose_email(DueBillsDigest(uuid4(), uuid4(), "jo@example.com", 7, date(2026, 11, 24), lines))
+    assert email.subject == "Your bills due in the next 7 days: 2 bills"
+    assert email.text == ("Bills due in the next 7 days (on or before 2026-12-01):\n\n"
+                          "- A&B: 12.30 EUR, due 2026-11-25 - https://b.test/v1/bill/1?x=<1>\n"
+                          "- Power: 5.00 USD, due 2026-11-30 - https://b.test/v1/bill/2\n")
+    assert email.html == (
+        "<html><body><p>Bills due in the next 7 days (on or before 2026-12-01):</p><ul>"
+        '<li>A&amp;B: 12.30 EUR, due 2026-11-25 &ndash; <a href="https://b.test/v1/bill/1?x=&lt;1&gt;">view bill</a></li>'
+        '<li>Power: 5.00 USD, due 2026-11-30 &ndash; <a href="https://b.test/v1/bill/2">view bill</a></li>'
+        "</ul></body></html>")
+
+
+def test_request_written_as_the_versioned_json_the_worker_reads(local_zone_not_utc: None) -> None:
+    request_id, user_id = uuid4(), uuid4()
+    at = datetime(2026, 11, 24, 11, 30, 0, 123456, tzinfo=timezone(timedelta(hours=2)))
+    request = DueBillsRequest(request_id, user_id, 7, at)
+    assert json.loads(request.to_json()) == {
+        "type": "due_bills_request", "version": 2, "request_id": str(request_id), "user_id": str(user_id),
+        "days": 7, "requested_at": "2026-11-24T09:30:00.123Z"}
+    read = read_queued_work(request_body(requested_at="2026-11-24T11:30:00.123+02:00"))
+    assert read.requested_at == datetime(2026, 11, 24, 9, 30, 0, 123000, tzinfo=UTC)
+    assert read.requested_at.utcoffset() == timedelta(0)
+
+
+def test_digest_written_as_the_versioned_json_the_sender_reads() -> None:
+    request_id, user_id, bill_id = uuid4(), uuid4(), uuid4()
+    line = DigestLine(bill_id, "Acme", Decimal("9.50"), "EUR", date(2026, 11, 30), "https://b.test/v1/bill/1")
+    digest = DueBillsDigest(request_id, user_id, "jo@example.com", 7, date(2026, 11, 24), (line,))
+    assert json.loads(digest.to_json()) == {
+        "type": "due_bills_digest", "version": 1, "request_id": str(request_id), "user_id": str(user_id),
+        "email": "jo@example.com", "days": 7, "as_of": "2026-11-24",
+        "bills": [{"id": str(bill_id), "vendor": "Acme", "amount_due": "9.50", "currency": "EUR",
+                   "due_date": "2026-11-30", "link": "https://b.test/v1/bill/1"}]}
+    assert DueBillsDigest.from_json(digest.to_json()) == digest
+
+
+LONG = "x" * 300
+
+
+@pytest.mark.parametrize(("body", "message", "reason"), [
+    ("{", "not JSON", "malformed"),
+    ("[]", "not a JSON object with a type", "malformed"),
+    ('{"type": 1, "version": 1}', "not a JSON object with a type", "malformed"),
+    ('{"type": "due_bills_digest"}', "'due_bills_digest': no integer version", "malformed"),
+    ('{"type": "due_bills_digest", "version": true}', "'due_bills_digest': no integer version", "malformed"),
+    ('{"type": "due_bills_request", "version": 2}', "unknown message type 'due_bills_request'", "unknown_type"),
+    (json.dumps({"type": LONG, "version": 1}), f"unknown message type '{'x' * 64}'", "unknown_type"),
+    ('{"type": "due_bills_digest", "version": 2}', "'due_bills_digest': unknown version 2", "unknown_version"),
+    ('{"type": "due_bills_digest", "version": 1}', "'due_bills_digest' version 1: KeyError: 'bills'", "malformed"),
+    ('{"type": "due_bills_digest", "version": 1, "bills": [{"id": "x"}]}',
+     "'due_bills_digest' version 1: ValueError: badly formed hexadecimal UUID string", "malformed"),
+    (json.dumps({"type": "due_bills_digest", "version": 1, "bills": [], "request_id": str(uuid4()),
+                 "user_id": str(uuid4()), "email": "jo@example.com", "days": 1, "as_of": LONG}),
+     "'due_bills_digest' version 1: ValueError: " + f"Invalid isoformat string: '{LONG}'"[:200], "malformed"),
+])
+def test_unreadable_digest_is_invalid_with_the_reason(body: str, message: str, reason: str) -> None:
+    with pytest.raises(InvalidMessage) as exc:
+        DueBillsDigest.from_json(body)
+    assert (str(exc.value), exc.value.reason) == (message, reason)
+
+
+def test_unreadable_request_is_invalid_with_the_reason() -> None:
+    with pytest.raises(InvalidMessage) as exc:
+        read_queued_work(request_body(user_id="x"))
+    assert str(exc.value) == "'due_bills_request' version 2: ValueError: badly formed hexadecimal UUID string"
+
+
+async def test_digest_lists_unpaid_bills_by_due_date_then_id_with_their_links(tables, clock) -> None:
+    user, today = a_user(tables, clock), clock.now().date()
+    owner = user.id
+    for vendor in ("a", "b", "c"):
+        await add_bill(tables, clock, owner, today, vendor=vendor)
+    await add_bill(tables, clock, owner, today - timedelta(days=1), "past_due", vendor="late")
+    await add_bill(tables, clock, owner, today, "no_payment_required", vendor="free")
+    bills = list(tables.bills.values())
+    request = a_request(clock, owner)
+    digest = DueBillsDigest.of(request, user, today, bills, "https://b.test")
+    due = sorted((b for b in bills if b.details.vendor not in ("free",)), key=lambda b: (b.details.due_date, str(b.id)))
+    assert digest == DueBillsDigest(request.request_id, owner, "jo@example.com", 7, today, tuple(
+        DigestLine(b.id, b.details.vendor, Decimal("9.50"), "USD", b.details.due_date, f"https://b.test/v1/bill/{b.id}")
+        for b in due))
+    assert digest.lines[0].vendor == "late"
+
+
+async def test_published_digest_is_as_of_the_workers_today(tables, clock) -> None:
+    publisher, user = FakePublisher(), a_user(tables, clock)
+    await add_bill(tables, clock, user.id, clock.now().date() + timedelta(days=3))
+    request = a_request(clock, user.id, days=3)
+    use_case = PrepareDueBillsDigest(FakeUnitOfWork(tables), FakeEmailLedger(), publisher, clock, "https://b.test")
+    await use_case.execute(request)
+    assert publisher.published == [DueBillsDigest.of(request, user, clock.now().date(), list(tables.bills.values()),
+                                                     "https://b.test")]
+
+
+def test_email_escapes_a_quote_in_the_link_of_its_href() -> None:
+    line = DigestLine(uuid4(), "Acme", Decimal("1.00"), "USD", date(2026, 11, 25), 'https://b.test/v1/bill/"x')
+    email = compose_email(DueBillsDigest(uuid4(), uuid4(), "jo@example.com", 1, date(2026, 11, 24), (line,)))
+    assert 'href="https://b.test/v1/bill/&quot;x"' in email.html
+    assert email.subject == "Your bills due in the next 1 day: 1 bill"
+
+
+async def test_request_queued_for_the_user_with_a_fresh_id(clock, queue) -> None:
+    user = User(id=uuid4(), first_name="Jo", last_name="Doe", email_address="jo@example.com", password_hash="fake$x",
+                account_created=clock.now(), account_updated=clock.now())
+    use_case = RequestDueBillsEmail(queue, clock)
+    first = await use_case.execute(RequestDueBillsEmailCommand(user=user, days=3))
+    second = await use_case.execute(RequestDueBillsEmailCommand(user=user, days=3))
+    assert queue.bodies == [first.to_json(), second.to_json()]
+    assert (first.user_id, first.days, first.requested_at) == (user.id, 3, clock.now())
+    assert isinstance(first.request_id, UUID) and first.request_id != second.request_id

@@ -5,15 +5,23 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from uuid import UUID, uuid4
 
 import pytest
 
 from billing.domain.model import PaymentStatus, ServiceUnavailable, User, ValidationFailed
-from billing.domain.model.legacy import LegacyAttachment, LegacyBill, LegacySourceError, LegacyUser, bill_from_legacy, user_from_legacy
-from billing.domain.use_cases.import_legacy import ImportLegacyData, ImportLegacyDataCommand, ImportReport
+from billing.domain.model.legacy import (
+    LegacyAttachment,
+    LegacyBill,
+    LegacySourceError,
+    LegacyUser,
+    attachment_from_legacy,
+    bill_from_legacy,
+    user_from_legacy,
+)
+from billing.domain.use_cases.import_legacy import ImportLegacyData, ImportLegacyDataCommand, ImportReport, SkippedRow
 from billing.entrypoints.import_legacy import ProgressBar, summary
 from tests.fakes import FakeFileStore, FakeLegacySource, FakeUnitOfWork, RecordingProgress, Tables
 
@@ -368,3 +376,201 @@ async def test_dry_run_copies_nothing_and_counts_objects_to_copy(tables) -> None
                        dry_run=True)
     assert store.objects == {} and tables.users == {} and report.copied_objects == 1
     assert report.imported == {"user": 1, "bill": 1, "attachment": 1}
+
+
+async def test_rows_after_a_skipped_row_still_imported(tables) -> None:
+    bad_user = legacy_user(email="bad", account_created=datetime(2018, 1, 1))  # the oldest: read first
+    good_user = legacy_user(JANE)
+    bad_bill = legacy_bill(id="00000000-0000-4000-8000-000000000001", vendor="")  # the smallest id: read first
+    good_bill = legacy_bill(id="00000000-0000-4000-8000-000000000002")
+    bill = legacy_bill(id="00000000-0000-4000-8000-000000000003")
+    bad_file = legacy_attachment(bill.id, id="00000000-0000-4000-8000-000000000001", md5="xyz")
+    good_file = legacy_attachment(bill.id, id="00000000-0000-4000-8000-000000000002")
+    source = FakeLegacySource(users=[good_user, bad_user], bills=[good_bill, bad_bill, bill],
+                              attachments=[good_file, bad_file])
+    report = await run(tables, source, batch_size=1)
+    assert [row.id for row in report.skipped] == [bad_user.id, bad_bill.id, bad_file.id]
+    assert report.imported == {"user": 1, "bill": 2, "attachment": 1}
+    assert str(tables.bills[UUID(bill.id)].attachment.id) == good_file.id  # type: ignore[union-attr]
+
+
+def field_errors(exc: pytest.ExceptionInfo[ValidationFailed]) -> dict[str, str]:
+    return {e.field: e.message for e in exc.value.errors}
+
+
+def test_user_keeps_each_field_when_converted() -> None:
+    user = user_from_legacy(legacy_user(JANE, first_name="Jane", last_name="Doe"))
+    assert (user.id, user.first_name, user.last_name, user.email_address) == (UUID(JANE), "Jane", "Doe", "jane@example.com")
+
+
+def test_legacy_row_refused_with_every_problem_and_the_legacy_detail() -> None:
+    with pytest.raises(ValidationFailed) as exc:
+        user_from_legacy(legacy_user("{" + JANE + "}", account_created="2019-03-01", account_updated=None))
+    assert exc.value.detail == "The legacy row cannot be imported as it is."
+    assert field_errors(exc) == {"id": "must be a UUID in its canonical 36-character form",
+                                 "account_created": "must be a date and time",
+                                 "account_updated": "must be a date and time"}
+    with pytest.raises(ValidationFailed) as exc:
+        user_from_legacy(legacy_user("nope"))
+    assert field_errors(exc) == {"id": "must be a UUID"}
+    with pytest.raises(ValidationFailed) as exc:
+        user_from_legacy(legacy_user(7))  # type: ignore[arg-type]
+    assert field_errors(exc) == {"id": "must be a UUID"}
+
+
+def test_bill_refused_with_every_problem_named_by_its_field() -> None:
+    with pytest.raises(ValidationFailed) as exc:
+        bill_from_legacy(legacy_bill(id="nope", bill_date="2019-05-01", due_date=datetime(2019, 5, 31, 1, 0),
+                                     created_at=None, updated_at=None))
+    assert field_errors(exc) == {"id": "must be a UUID", "bill_date": "must be a date",
+                                 "due_date": "must be at midnight (the old webapp stored dates as midnight UTC)",
+                                 "updated_at": "must be a date and time", "created_at": "must be a date and time"}
+
+
+def test_aware_timestamps_read_as_the_instants_they_are(local_zone_not_utc: None) -> None:
+    plus_two = timezone(timedelta(hours=2))
+    bill = bill_from_legacy(legacy_bill(bill_date=datetime(2019, 5, 1, 2, 0, tzinfo=plus_two),  # midnight UTC
+                                        updated_at=datetime(2019, 5, 1, 11, 0, tzinfo=plus_two)))
+    assert bill.details.bill_date == date(2019, 5, 1)
+    assert bill.created_ts == datetime(2019, 5, 1, 9, 0, tzinfo=UTC) and bill.created_ts.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(("amount", "expected"), [(Decimal("12.30"), Decimal("12.30")), (12, Decimal("12.00")),
+                                                  (12.3, Decimal("12.30"))])
+def test_amount_read_exactly_whatever_the_drivers_type(amount: object, expected: Decimal) -> None:
+    assert bill_from_legacy(legacy_bill(amount_due=amount)).details.amount_due == expected
+
+
+@pytest.mark.parametrize(("stored", "categories"), [
+    (b'["power","home"]', ("power", "home")),
+    (b'["caf\xe9"]', ("caf\ufffd",)),  # not UTF-8: the undecodable byte is replaced, not fatal
+    ('" [\\"power\\"]"', ("power",)),  # JSON of JSON, the inner text starting with a space
+])
+def test_categories_decoded_when_stored_as_bytes_or_padded_json_of_json(stored: object, categories: tuple[str, ...]) -> None:
+    assert bill_from_legacy(legacy_bill(categories=stored)).details.categories == categories
+
+
+@pytest.mark.parametrize(("changes", "expected"), [
+    ({"size": 20}, {"size": 20}),
+    ({"md5": "D41D8CD98F00B204E9800998ECF8427E"}, {"md5": "d41d8cd98f00b204e9800998ecf8427e"}),
+    ({"upload_date": datetime(2019, 5, 2, 10, 30, tzinfo=UTC)}, {"upload_date": datetime(2019, 5, 2, 10, 30, tzinfo=UTC)}),
+])
+def test_attachment_fields_read_from_each_stored_form(changes: dict[str, object], expected: dict[str, object]) -> None:
+    attachment = attachment_from_legacy(legacy_attachment(str(uuid4()), **changes))
+    assert {k: getattr(attachment, k) for k in expected} == expected
+
+
+@pytest.mark.parametrize(("changes", "problems"), [
+    ({"size": True, "md5": None}, {"size": "must be a number of bytes", "md5": "must be 32 hexadecimal digits"}),
+    ({"id": "nope", "upload_date": "2019-05-02"}, {"id": "must be a UUID", "upload_date": "must be a date"}),
+    ({"upload_date": datetime(2019, 5, 2), "file_name": ""},
+     {"file_name": "must be a plain file name (no directory part or control characters, 1-255 characters)"}),
+    ({"file_name": None},
+     {"file_name": "must be a plain file name (no directory part or control characters, 1-255 characters)"}),
+    ({"file_name": 7},
+     {"file_name": "must be a plain file name (no directory part or control characters, 1-255 characters)"}),
+])
+def test_attachment_refused_with_every_problem_named_by_its_field(changes: dict[str, object],
+                                                                   problems: dict[str, str]) -> None:
+    with pytest.raises(ValidationFailed) as exc:
+        attachment_from_legacy(legacy_attachment(str(uuid4()), **changes))
+    assert field_errors(exc) == problems
+
+
+async def test_each_skipped_row_reported_with_its_kind_and_detail(tables) -> None:
+    here = User(id=uuid4(), first_name="J", last_name="D", email_address="taken@example.com", password_hash="fake$x",
+                account_created=datetime(2026, 1, 1, tzinfo=UTC), account_updated=datetime(2026, 1, 1, tzinfo=UTC))
+    tables.users[here.id] = here
+    taken = legacy_user(email="taken@example.com")
+    younger = legacy_user(email="JANE@example.com", account_created=datetime(2020, 1, 1))
+    bad_user = legacy_user(email="bad")
+    orphan_bill = legacy_bill(user_id=bad_user.id)
+    bill = legacy_bill()
+    bad_file = legacy_attachment(bill.id, md5="xyz")
+    orphan_file = legacy_attachment(str(uuid4()))
+    source = FakeLegacySource(users=[legacy_user(JANE), taken, younger, bad_user], bills=[bill, orphan_bill],
+                              attachments=[bad_file, orphan_file])
+    report = await run(tables, source)
+    assert sorted(report.skipped, key=lambda r: r.id) == sorted([
+        SkippedRow("user", taken.id, ("email_address: is already registered here by another account",),
+                   f"account {here.id}"),
+        SkippedRow("user", younger.id, ("email_address: differs only in case from an older account's address",),
+                   f"the older account {JANE} keeps it"),
+        SkippedRow("user", bad_user.id, ("email_address: must be a valid email address",)),
+        SkippedRow("bill", orphan_bill.id, ("UserId: its user was not imported",), f"user {bad_user.id}"),
+        SkippedRow("attachment", bad_file.id, ("md5: must be 32 hexadecimal digits",)),
+        SkippedRow("attachment", orphan_file.id, ("BillId: its bill was not imported",), f"bill {orphan_file.bill_id}"),
+    ], key=lambda r: r.id)
+
+
+async def test_rows_after_one_refused_in_the_same_batch_still_imported(tables) -> None:
+    here = User(id=uuid4(), first_name="J", last_name="D", email_address="taken@example.com", password_hash="fake$x",
+                account_created=datetime(2026, 1, 1, tzinfo=UTC), account_updated=datetime(2026, 1, 1, tzinfo=UTC))
+    tables.users[here.id] = here
+    taken = legacy_user(email="taken@example.com", account_created=datetime(2018, 1, 1))  # met first
+    bill = legacy_bill(id="00000000-0000-4000-8000-00000000000b")
+    orphan_file = legacy_attachment(str(uuid4()), id="00000000-0000-4000-8000-000000000001")  # met first
+    other_file = legacy_attachment(bill.id, id="00000000-0000-4000-8000-000000000002")
+    second_file = legacy_attachment(bill.id, id="00000000-0000-4000-8000-000000000003")
+    third_bill = legacy_bill(id="00000000-0000-4000-8000-00000000000c")
+    third_file = legacy_attachment(third_bill.id, id="00000000-0000-4000-8000-000000000004")
+    source = FakeLegacySource(users=[taken, legacy_user(JANE)], bills=[bill, third_bill],
+                              attachments=[orphan_file, other_file, second_file, third_file])
+    report = await run(tables, source)
+    assert [row.id for row in report.skipped] == [taken.id, orphan_file.id, second_file.id]
+    assert report.skipped[2] == SkippedRow("attachment", second_file.id,
+                                           ("BillId: its bill already has another attachment (one per bill)",),
+                                           f"attachment {other_file.id}")
+    assert report.imported == {"user": 1, "bill": 2, "attachment": 2} and report.already_present == {}
+    assert str(tables.bills[UUID(third_bill.id)].attachment.id) == third_file.id  # type: ignore[union-attr]
+
+
+async def test_objects_counted_over_every_batch(tables) -> None:
+    bills = [legacy_bill() for _ in range(3)]
+    files = [legacy_attachment(b.id) for b in bills]
+    store = FakeFileStore()
+    for b in bills:
+        store.other_buckets["old", f"{b.id}_invoice.pdf"] = PDF
+    without_bucket = await run(Tables(), with_attachments(*files, bills=bills), batch_size=1)
+    assert without_bucket.objects_not_copied == 3
+    dry = await run(Tables(), with_attachments(*files, bills=bills), store, batch_size=1, old_bucket="old", dry_run=True)
+    assert dry.copied_objects == 3
+    first = await run(tables, with_attachments(*files, bills=bills), store, batch_size=1, old_bucket="old")
+    assert (first.copied_objects, first.objects_already_copied, first.imported["attachment"]) == (3, 0, 3)
+    again = await run(tables, with_attachments(*files, bills=bills), store, batch_size=1, old_bucket="old")
+    assert (again.copied_objects, again.objects_already_copied, again.already_present["attachment"]) == (0, 3, 3)
+
+
+async def test_object_problems_reported_with_where_and_what_was_found(tables) -> None:
+    bill = legacy_bill()
+    missing, different = legacy_attachment(bill.id), legacy_attachment(legacy_bill().id)
+    store = FakeFileStore()
+    store.other_buckets["old", f"{different.bill_id}_invoice.pdf"] = b"%PDF-other"
+    source = FakeLegacySource(users=[legacy_user(JANE)], bills=[bill, legacy_bill(id=different.bill_id)],
+                              attachments=[missing, different])
+    report = await run(tables, source, store, old_bucket="old")
+    md5 = hashlib.md5(b"%PDF-other").hexdigest()
+    assert sorted(report.skipped, key=lambda r: r.id) == sorted([
+        SkippedRow("attachment", missing.id, ("object: is not in the old bucket",), f"s3://old/{bill.id}_invoice.pdf"),
+        SkippedRow("attachment", different.id, ("md5: the object's md5 differs from the recorded one",
+                                                "size: the object's size differs from the recorded one"),
+                   f"s3://old/{different.bill_id}_invoice.pdf: 10 bytes, md5 {md5}"),
+    ], key=lambda r: r.id)
+
+
+async def test_database_error_raised_even_when_the_copies_cannot_be_removed(tables) -> None:
+    bill = legacy_bill()
+    store = FakeFileStore()
+    store.other_buckets["old", f"{bill.id}_invoice.pdf"] = PDF
+    tables.fail_attachment_insert = True
+    store.refusing_deletes = True
+    with pytest.raises(ServiceUnavailable, match="fake database failed the insert"):
+        await run(tables, with_attachments(legacy_attachment(bill.id), bills=[bill]), store, old_bucket="old")
+
+
+async def test_no_attachment_counted_imported_when_no_object_checks_out(tables) -> None:
+    bill = legacy_bill()
+    report = await run(tables, with_attachments(legacy_attachment(bill.id), bills=[bill]), FakeFileStore(),
+                       old_bucket="old")
+    assert report.imported == {"user": 1, "bill": 1} and [r.reasons for r in report.skipped] == [
+        ("object: is not in the old bucket",)]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 from datetime import date
 from decimal import Decimal
 from uuid import uuid4
@@ -215,3 +216,103 @@ async def test_own_bills_listed_by_pages_only_when_the_password_matches(reads, u
     tables.users[owner.id].password_hash = "fake$Newpass99$"
     with pytest.raises(AuthenticationFailed):
         await list_own.execute(ListOwnBillsCommand(credentials=credentials, query=BillQuery()))
+
+
+async def test_hash_kept_when_profile_changes_only_the_names(uow, hasher, clock, tables) -> None:
+    user = await register(uow, hasher, clock)
+    clock.advance(minutes=1)
+    updated = await UpdateProfile(uow, hasher, clock).execute(
+        UpdateProfileCommand(user=user, fields={"first_name": "Joanna", "last_name": "Roe"}))
+    stored = tables.users[user.id]
+    assert stored == updated
+    assert (stored.first_name, stored.last_name, stored.password_hash) == ("Joanna", "Roe", f"fake${PASSWORD}")
+    assert stored.account_updated == clock.now() and stored.account_created == user.account_created
+
+
+async def test_other_fields_kept_when_profile_changes_only_the_password(uow, hasher, clock, tables) -> None:
+    user = await register(uow, hasher, clock)
+    await UpdateProfile(uow, hasher, clock).execute(UpdateProfileCommand(user=user, fields={"password": "Newpass99$"}))
+    stored = tables.users[user.id]
+    assert (stored.first_name, stored.last_name, stored.password_hash) == ("Jo", "Doe", "fake$Newpass99$")
+
+
+async def test_profile_update_of_a_deleted_user_is_not_found(uow, hasher, clock, tables) -> None:
+    user = await register(uow, hasher, clock)
+    del tables.users[user.id]
+    with pytest.raises(NotFound):
+        await UpdateProfile(uow, hasher, clock).execute(UpdateProfileCommand(user=user, fields={"first_name": "X"}))
+    assert tables.users == {}
+
+
+async def test_password_change_meanwhile_wins_over_the_rehash_when_signing_in(uow, hasher, clock, tables) -> None:
+    user = await register(uow, hasher, clock)
+    tables.users[user.id].password_hash = f"legacy${PASSWORD}"
+    read_before = copy.deepcopy(tables.users[user.id])  # what sign-in read and verified
+    tables.users[user.id].password_hash = "fake$Newpass99$"  # the password changed meanwhile
+    commits = tables.commits
+    signed_in = await Authenticate(uow, hasher, clock).verified(
+        Credentials(email_address="jo@example.com", password=PASSWORD), read_before)
+    assert signed_in == read_before
+    assert tables.users[user.id].password_hash == "fake$Newpass99$" and tables.commits == commits
+
+
+async def test_rehash_skipped_when_the_user_was_deleted_meanwhile(uow, hasher, clock, tables) -> None:
+    user = await register(uow, hasher, clock)
+    read_before = copy.deepcopy(tables.users[user.id])
+    read_before.password_hash = f"legacy${PASSWORD}"
+    del tables.users[user.id]
+    signed_in = await Authenticate(uow, hasher, clock).verified(
+        Credentials(email_address="jo@example.com", password=PASSWORD), read_before)
+    assert signed_in == read_before and tables.users == {}
+
+
+async def test_rehashed_user_returned_when_signing_in_with_an_outdated_hash(uow, hasher, clock, tables) -> None:
+    user = await register(uow, hasher, clock)
+    tables.users[user.id].password_hash = f"legacy${PASSWORD}"
+    clock.advance(minutes=5)
+    signed_in = await Authenticate(uow, hasher, clock).execute(Credentials(email_address="jo@example.com", password=PASSWORD))
+    assert signed_in == tables.users[user.id]
+    assert signed_in.password_hash == f"fake${PASSWORD}" and signed_in.account_updated == clock.now()
+
+
+async def test_no_write_when_signing_in_with_a_current_hash(uow, hasher, clock, tables) -> None:
+    user = await register(uow, hasher, clock)
+    commits = tables.commits
+    signed_in = await Authenticate(uow, hasher, clock).execute(Credentials(email_address="jo@example.com", password=PASSWORD))
+    assert signed_in == user and tables.commits == commits
+
+
+async def test_each_field_stored_when_registered(uow, hasher, clock, tables) -> None:
+    user = await register(uow, hasher, clock)
+    assert tables.users == {user.id: User(id=user.id, first_name="Jo", last_name="Doe", email_address="jo@example.com",
+                                          password_hash=f"fake${PASSWORD}", account_created=clock.now(),
+                                          account_updated=clock.now())}
+
+
+async def test_taken_address_refused_before_hashing_when_registering(uow, hasher, clock) -> None:
+    await register(uow, hasher, clock)
+    hashed = hasher.hashed
+    with pytest.raises(ValidationFailed) as exc:
+        await register(uow, hasher, clock, email="jo@EXAMPLE.com")
+    assert [(e.field, e.message) for e in exc.value.errors] == [("email_address", "is already registered")]
+    assert hasher.hashed == hashed  # a taken address costs no hash
+
+
+async def test_sign_in_reads_through_the_read_only_unit_of_work(tables, hasher, clock) -> None:
+    user = await register(FakeUnitOfWork(tables), hasher, clock)
+    writes_down = Tables(down=True)  # the read-write database is unreachable: only reads can answer
+    authenticate = Authenticate(FakeUnitOfWork(writes_down), hasher, clock, reads=FakeReadOnlyUnitOfWork(tables))
+    assert await authenticate.execute(Credentials(email_address="jo@example.com", password=PASSWORD)) == user
+
+
+async def test_unknown_account_costs_a_verification_of_the_password_given(uow, hasher, clock) -> None:
+    with pytest.raises(AuthenticationFailed):
+        await Authenticate(uow, hasher, clock).verified(Credentials(email_address="x@example.com", password="pw"), None)
+    assert hasher.decoy_checks == 1
+
+
+async def test_profile_update_accepted_when_it_repeats_the_current_email(uow, hasher, clock, tables) -> None:
+    user = await register(uow, hasher, clock)
+    updated = await UpdateProfile(uow, hasher, clock).execute(
+        UpdateProfileCommand(user=user, fields={"email_address": "JO@example.com", "last_name": "Roe"}))
+    assert updated.last_name == "Roe" and tables.users[user.id].email_address == "jo@example.com"

@@ -24,7 +24,7 @@ def sniff_mime_type(head: bytes) -> str | None:
 def clean_file_name(name: str | None) -> str:
     """The client's file name without any directory part or control characters, never empty.
     Kept for the download's Content-Disposition only; storage keys never derive from it."""
-    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = (name or "").replace("\\", "/").rpartition("/")[2]
     base = "".join(c for c in base if c.isprintable()).strip()
     return base[:FILE_NAME_MAX] or "attachment"
 

@@ -55,7 +55,7 @@ def _iso(moment: datetime) -> str:
 
 
 def _parse_moment(raw: Any) -> datetime:
-    moment = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    moment = datetime.fromisoformat(str(raw))  # reads a trailing "Z" too
     if moment.tzinfo is None:
         raise ValueError("timestamp without a time zone")
     return moment.astimezone(UTC)
@@ -220,7 +220,7 @@ def compose_email(digest: DueBillsDigest) -> Email:
         text = f"{intro}:\n\n" + "\n".join(rows) + "\n"
         items = "".join(
             f"<li>{html.escape(l.vendor)}: {l.amount_due} {html.escape(l.currency)}, due {l.due_date.isoformat()}"
-            f' &ndash; <a href="{html.escape(l.link, quote=True)}">view bill</a></li>'
+            f' &ndash; <a href="{html.escape(l.link)}">view bill</a></li>'  # escape() quotes " too: an attribute
             for l in digest.lines
         )
         body = f"<p>{html.escape(intro)}:</p><ul>{items}</ul>"

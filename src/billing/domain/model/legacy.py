@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from typing import TypeVar
 from decimal import Decimal
 from uuid import UUID
 
@@ -27,6 +29,7 @@ _BCRYPT = re.compile(r"\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}", re.ASCII)
 _MD5 = re.compile(r"[0-9a-f]{32}", re.ASCII)
 # What our API accepts (judged by content there); the old rows are judged by their recorded type.
 ALLOWED_MIME_TYPES = ("application/pdf", "image/png", "image/jpeg")
+T = TypeVar("T")
 
 
 class LegacySourceError(DomainError):
@@ -139,6 +142,16 @@ def _id(problems: _Problems, field: str, value: object) -> UUID | None:
         return None
 
 
+def _checked(problems: _Problems, build: Callable[[], T], *,
+             skip: frozenset[str] | set[str] = frozenset()) -> T | None:
+    """`build()`, or None with its field errors (but those of the fields in `skip`) added to `problems`."""
+    try:
+        return build()
+    except ValidationFailed as exc:
+        problems.merge(exc, skip=skip)
+        return None
+
+
 def _reference(problems: _Problems, field: str, value: object, missing: str) -> UUID | None:
     """A foreign key of the old schema, which allowed NULL there; `missing` says what an empty one means."""
     if value is None:
@@ -148,10 +161,14 @@ def _reference(problems: _Problems, field: str, value: object, missing: str) -> 
 
 
 def _instant(problems: _Problems, field: str, value: object) -> datetime | None:
-    """A DATETIME of the old database: naive, in UTC (Sequelize's default timezone)."""
     if not isinstance(value, datetime):
         problems.add(field, "must be a date and time")
         return None
+    return _as_utc(value)
+
+
+def _as_utc(value: datetime) -> datetime:
+    """A DATETIME of the old database: naive, in UTC (Sequelize's default timezone)."""
     return to_millis(value if value.tzinfo is not None else value.replace(tzinfo=UTC))
 
 
@@ -160,7 +177,7 @@ def _calendar_date(problems: _Problems, field: str, value: object) -> str | None
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             value = value.astimezone(UTC).replace(tzinfo=None)
-        if value.time() != time(0, 0):
+        if value.time() != time():
             problems.add(field, "must be at midnight (the old webapp stored dates as midnight UTC)")
             return None
         return value.date().isoformat()
@@ -185,7 +202,7 @@ def _categories(problems: _Problems, value: object) -> object:
     if value is None:
         return []
     if isinstance(value, bytes):
-        value = value.decode("utf-8", errors="replace")
+        value = value.decode(errors="replace")  # UTF-8
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -202,19 +219,15 @@ def user_from_legacy(row: LegacyUser) -> User:
     (it verifies, and sign-in upgrades it to Argon2id). Raises ValidationFailed naming every problem."""
     problems = _Problems()
     user_id = _id(problems, "id", row.id)
-    account: AccountDetails | None = None
-    try:
-        account = AccountDetails.from_mapping(
-            {"first_name": row.first_name, "last_name": row.last_name, "email_address": row.email_address}
-        )
-    except ValidationFailed as exc:
-        problems.merge(exc)
+    account = _checked(problems, lambda: AccountDetails.from_mapping(
+        {"first_name": row.first_name, "last_name": row.last_name, "email_address": row.email_address}))
     if not isinstance(row.password, str) or not _BCRYPT.fullmatch(row.password):
         problems.add("password", "must be a bcrypt hash")
     created = _instant(problems, "account_created", row.account_created)
     updated = _instant(problems, "account_updated", row.account_updated)
     problems.raise_if_any()
-    assert user_id and account and created and updated and isinstance(row.password, str)
+    # For mypy only: raise_if_any refused every row where one is missing.
+    assert user_id and account and created and updated and isinstance(row.password, str)  # pragma: no mutate
     return User(
         id=user_id,
         first_name=account.first_name,
@@ -238,19 +251,16 @@ def bill_from_legacy(row: LegacyBill) -> Bill:
         "bill_date": _calendar_date(problems, "bill_date", row.bill_date),
         "due_date": _calendar_date(problems, "due_date", row.due_date),
         "amount_due": _amount(problems, row.amount_due),
-        "currency": "USD",
+        # No currency: the old webapp had none, and BillDetails' default is USD.
         "categories": _categories(problems, row.categories),
         "payment_status": row.payment_status,
     }
-    details: BillDetails | None = None
-    try:
-        details = BillDetails.from_mapping(fields)
-    except ValidationFailed as exc:
-        problems.merge(exc, skip=problems.fields())  # one message per field: the first problem found
+    # One message per field: the first problem found.
+    details = _checked(problems, lambda: BillDetails.from_mapping(fields), skip=problems.fields())
     created = _instant(problems, "updated_at", row.updated_at)  # swapped: `updated_at` is the creation
     updated = _instant(problems, "created_at", row.created_at)
     problems.raise_if_any()
-    assert bill_id and owner_id and details and created and updated
+    assert bill_id and owner_id and details and created and updated  # pragma: no mutate (for mypy, as above)
     return Bill(id=bill_id, owner_id=owner_id, created_ts=created, updated_ts=updated, details=details)
 
 
@@ -270,21 +280,14 @@ def attachment_from_legacy(row: LegacyAttachment) -> Attachment:
         size = int(row.size)
     if size is None:
         problems.add("size", "must be a number of bytes")
-    md5 = row.md5.lower() if isinstance(row.md5, str) else ""
-    if not _MD5.fullmatch(md5):
-        problems.add("md5", "must be 32 hexadecimal digits")
+    md5 = _md5(problems, row.md5)
     if row.mime_type not in ALLOWED_MIME_TYPES:
         problems.add("mime_type", "must be one of " + ", ".join(ALLOWED_MIME_TYPES))
-    uploaded: datetime | None = None
-    if isinstance(row.upload_date, datetime):
-        uploaded = _instant(problems, "upload_date", row.upload_date)
-    elif isinstance(row.upload_date, date):
-        uploaded = datetime.combine(row.upload_date, time(0, 0), tzinfo=UTC)
-    else:
-        problems.add("upload_date", "must be a date")
+    uploaded = _upload_date(problems, row.upload_date)
     problems.raise_if_any()
-    assert attachment_id and bill_id and size is not None and uploaded and isinstance(row.file_name, str)
-    assert isinstance(row.mime_type, str)
+    # For mypy only, as in user_from_legacy.
+    assert attachment_id and bill_id and size is not None and md5 and uploaded  # pragma: no mutate
+    assert isinstance(row.file_name, str) and isinstance(row.mime_type, str)  # pragma: no mutate
     return Attachment(
         id=attachment_id,
         bill_id=bill_id,
@@ -296,3 +299,21 @@ def attachment_from_legacy(row: LegacyAttachment) -> Attachment:
         object_key=object_key(bill_id, attachment_id),
         upload_date=uploaded,
     )
+
+
+def _md5(problems: _Problems, value: object) -> str | None:
+    """The recorded md5 in lower case, when it is one."""
+    if isinstance(value, str) and _MD5.fullmatch(value.lower()):
+        return value.lower()
+    problems.add("md5", "must be 32 hexadecimal digits")
+    return None
+
+
+def _upload_date(problems: _Problems, value: object) -> datetime | None:
+    """When a file was uploaded: a DATETIME (as `_as_utc` reads it), or a DATE at midnight UTC."""
+    if isinstance(value, datetime):
+        return _as_utc(value)
+    if isinstance(value, date):
+        return datetime.combine(value, time(), tzinfo=UTC)
+    problems.add("upload_date", "must be a date")
+    return None

@@ -96,9 +96,9 @@ class ProfileChanges:
     def from_mapping(cls, data: Mapping[str, object], current_email: str) -> ProfileChanges:
         errors = FieldErrors()
         changes = cls(
-            first_name=errors.parse("first_name", get(data, "first_name"), _name, required=False),
-            last_name=errors.parse("last_name", get(data, "last_name"), _name, required=False),
-            password=errors.parse("password", get(data, "password"), _password, required=False),
+            first_name=errors.parse_optional("first_name", get(data, "first_name"), _name),
+            last_name=errors.parse_optional("last_name", get(data, "last_name"), _name),
+            password=errors.parse_optional("password", get(data, "password"), _password),
         )
         email = get(data, "email_address")
         if email is not UNSET and (not isinstance(email, str) or email.lower() != current_email):

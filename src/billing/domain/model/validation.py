@@ -25,10 +25,17 @@ class FieldErrors:
     def __init__(self) -> None:
         self.errors: list[FieldError] = []
 
-    def parse(self, field: str, value: object, parser: Callable[[object], T], *, required: bool = True) -> T:
+    def parse(self, field: str, value: object, parser: Callable[[object], T]) -> T:
+        """`parser(value)` for a field the client must send: UNSET and "is required" when it did not."""
         if value is UNSET:
-            if required:
-                self.errors.append(FieldError(field, "is required"))
+            self.errors.append(FieldError(field, "is required"))
+            return UNSET
+        return self.parse_optional(field, value, parser)
+
+    def parse_optional(self, field: str, value: object, parser: Callable[[object], T]) -> T:
+        """`parser(value)`, or UNSET when the client did not send the field; UNSET and the
+        parser's message when it refuses the value."""
+        if value is UNSET:
             return UNSET
         try:
             return parser(value)
