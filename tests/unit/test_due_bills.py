@@ -517,3 +517,10 @@ async def test_request_queued_for_the_user_with_a_fresh_id(clock, queue) -> None
     assert queue.bodies == [first.to_json(), second.to_json()]
     assert (first.user_id, first.days, first.requested_at) == (user.id, 3, clock.now())
     assert isinstance(first.request_id, UUID) and first.request_id != second.request_id
+
+
+def test_digest_refused_for_a_user_other_than_the_requests(clock) -> None:
+    request = a_request(clock)
+    stranger = User(uuid4(), "Jo", "Doe", "jo@example.com", "fake$x", clock.now(), clock.now())
+    with pytest.raises(ValueError, match="^the digest's user is not the request's$"):
+        DueBillsDigest.of(request, stranger, clock.now().date(), [], "https://b.test")
