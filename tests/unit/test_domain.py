@@ -194,10 +194,10 @@ def test_password_bytes_counted_in_utf8_when_characters_are_multibyte(password: 
     ("Abcd123!xx", None),
     ("Abcd123!xxx", "must not repeat a character three times in a row"),  # the triple at the very end
     ("aaaBcd123!", "must not repeat a character three times in a row"),  # at the very start
-    ("abcd1234!", "must contain an upper-case letter"),
-    ("ABCD1234!", "must contain a lower-case letter"),
-    ("Abcdefgh!", "must contain a digit"),
-    ("Abcdefg1", "must contain a character that is not a letter or digit"),
+    ("abcd1234!", "must contain an upper-case letter (A-Z)"),
+    ("ABCD1234!", "must contain a lower-case letter (a-z)"),
+    ("Abcdefgh!", "must contain a digit (0-9)"),
+    ("Abcdefg1", "must contain a character that is not a letter or digit (anything but a-z, A-Z, 0-9)"),
     (b"Abcd1234!", "must be a string"),
 ])
 def test_password_problem_named_exactly_when_a_rule_is_broken(password: object, problem: str | None) -> None:
@@ -345,7 +345,7 @@ def test_registration_names_each_field_with_its_message() -> None:
         Registration.from_mapping({"first_name": " ", "last_name": 3, "email_address": "nope", "password": "Abcd1234"})
     assert errors_of(exc) == {"first_name": "must not be blank", "last_name": "must be a string",
                               "email_address": "must be a valid email address",
-                              "password": "must contain a character that is not a letter or digit"}
+                              "password": "must contain a character that is not a letter or digit (anything but a-z, A-Z, 0-9)"}
 
 
 def test_profile_changes_keep_what_was_sent_and_leave_the_rest_unset() -> None:
