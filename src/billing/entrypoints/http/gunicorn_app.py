@@ -85,7 +85,23 @@ def gunicorn_options(settings: Settings, workers: int | None = None) -> dict[str
         # gunicornc's socket (default ~/.gunicorn/gunicorn.ctl) would be shared by every server of
         # the user, and could change the worker count at run time: not wanted.
         "control_socket_disable": True,
+        "worker_exit": _end_worker_process,
     }
+
+
+def _end_worker_process(arbiter: object, worker: object) -> None:
+    """gunicorn's last call in a worker process, once the app has shut down: end the process now,
+    without the interpreter's teardown (seconds of garbage collection over every module, under
+    load, out of the graceful timeout), as multiprocessing ends its children."""
+    stop = sys.exc_info()[1]  # called while gunicorn lets the worker's SystemExit through
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_exit_code(stop) if isinstance(stop, SystemExit) else 1)
+
+
+def _exit_code(stop: SystemExit) -> int:
+    return stop.code if isinstance(stop.code, int) else int(stop.code is not None)
 
 
 def _address(host: str, port: int) -> str:
@@ -171,18 +187,10 @@ def serve_with_gunicorn(settings: Settings, workers: int | None = None) -> int:
     options = gunicorn_options(settings, workers)
     probe_address(settings.http_host, settings.http_port)  # a port in use: one line, not workers failing in a loop
     settings = with_idempotency_secret(settings)
-    master = os.getpid()
     try:
         ServeApplication(options, partial(serving_runner, settings)).run()
-    except SystemExit as stop:  # the master's end, or in a worker process the worker's
-        code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
-        if os.getpid() != master:
-            # gunicorn is done with this worker: skip the interpreter's teardown (seconds of garbage
-            # collection over every module), as multiprocessing does for its children.
-            logging.shutdown()
-            sys.stdout.flush()
-            os._exit(code)
-        return code
+    except SystemExit as stop:
+        return _exit_code(stop)
     except HaltServer as halt:  # gunicorn raises it again when a second worker fails to boot while it stops
         log.error("Shutting down: Master")  # gunicorn's last words, as its halt() says them
         log.error("Reason: %s", halt.reason)
