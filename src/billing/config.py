@@ -234,6 +234,7 @@ class Settings:
 
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    http_workers: int = 0  # `billing serve` processes; 0: one per CPU this process may run on
     database_url: str = "sqlite+aiosqlite:///./var/billing.db"
     database_ssl_ca: str = ""  # CA bundle file; when set, MySQL connections use verified TLS
     # `billing migrate` only: the application user's URL (what serve and worker get as their
@@ -336,6 +337,7 @@ def _check_app_url(database_url: str, app_url: str) -> None:
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "http_host": _text,
     "http_port": _port,
+    "http_workers": _non_negative_int,
     "database_url": _database_url,
     "database_ssl_ca": _readable_file,
     "database_app_url": _app_database_url,

@@ -1,7 +1,8 @@
-"""`billing serve --workers N`: N processes on one port, a parent that forwards signals."""
+"""`billing serve --workers N`: gunicorn's master and N worker processes on one port."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from tests.integration.test_local_process import free_port
 
@@ -41,6 +43,21 @@ def children_of(pid: int) -> list[int]:
     return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
+def alive(pid: int) -> bool:
+    """Running, not a zombie waiting for the master to reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def stop(process: subprocess.Popen[str]) -> list[dict[str, Any]]:
+    """SIGTERM, then the output: one JSON object per line, gunicorn's own lines too."""
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=30)
+    return [json.loads(line) for line in output.splitlines()]
+
+
 def test_workers_share_the_port_and_stop_cleanly_on_sigterm(tmp_path: Path) -> None:
     process, port = start_serve(tmp_path, workers=2)
     try:
@@ -48,23 +65,52 @@ def test_workers_share_the_port_and_stop_cleanly_on_sigterm(tmp_path: Path) -> N
         assert len(workers) == 2
         assert all(answers(port) for _ in range(20))
     finally:
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=30)
-    assert process.returncode == 0, output
-    assert output.count(f"serving on http://127.0.0.1:{port}") == 2, output  # one line per worker
+        lines = stop(process)
+    assert process.returncode == 0, lines
+    messages = [line["message"] for line in lines]
+    assert f"Listening at: http://127.0.0.1:{port} ({process.pid})" in messages
+    assert sorted(m for m in messages if m.startswith("Booting worker")) == sorted(
+        f"Booting worker with pid: {pid}" for pid in workers)
+    assert sorted(m for m in messages if m.startswith("Worker exiting")) == sorted(
+        f"Worker exiting (pid: {pid})" for pid in workers)
+    assert not [line for line in lines if line["level"] not in ("INFO", "WARNING")]
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
 
 
-def test_a_worker_that_dies_stops_the_others_and_the_parent_fails(tmp_path: Path) -> None:
-    process, _ = start_serve(tmp_path, workers=2)
+def test_a_worker_that_dies_is_replaced_while_the_others_keep_answering(tmp_path: Path) -> None:
+    process, port = start_serve(tmp_path, workers=2)
     try:
         victim, survivor = children_of(process.pid)
         os.kill(victim, signal.SIGKILL)
-        process.wait(timeout=30)
+        while alive(victim):  # its socket closes as it dies
+            time.sleep(0.01)
+        assert all(answers(port) for _ in range(20))  # the survivor, before the replacement is up
+        deadline = time.monotonic() + 30
+        while len(replacements := [p for p in children_of(process.pid) if p not in (victim, survivor)]) < 1:
+            assert time.monotonic() < deadline, "the master did not replace the worker within 30 s"
+            time.sleep(0.1)
+        assert sorted(children_of(process.pid)) == sorted([survivor, *replacements])  # the survivor was left alone
+        assert all(answers(port) for _ in range(20))
     finally:
-        if process.poll() is None:
-            process.kill()
-        output, _ = process.communicate(timeout=30)
-    assert process.returncode == 1, output
-    assert f"worker {victim} exited with -9; stopping the others" in output
-    assert not Path(f"/proc/{survivor}").exists()
+        lines = stop(process)
+    assert process.returncode == 0, lines
+    errors = [line["message"] for line in lines if line["level"] == "ERROR"]
+    assert errors == [f"Worker (pid:{victim}) was sent SIGKILL! Perhaps out of memory?"]
+    assert not any(Path(f"/proc/{pid}").exists() for pid in (survivor, *replacements))
+
+
+def test_workers_that_cannot_start_stop_the_server_with_code_3(tmp_path: Path) -> None:
+    """A misconfiguration only the app finds (a CA bundle that is no certificate): the master stops
+    instead of restarting workers forever, for the service manager to see the failure."""
+    (tmp_path / "ca.pem").write_text("not a certificate\n")
+    env = os.environ | {"BILLING_HTTP_PORT": str(free_port()), "BILLING_DATABASE_SSL_CA": str(tmp_path / "ca.pem"),
+                        "BILLING_DATABASE_URL": "mysql+aiomysql://billing:db-password@127.0.0.1:1/billing"}
+    billing = Path(sys.executable).with_name("billing")
+    result = subprocess.run([str(billing), "serve", "--workers", "2"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stderr == ""
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(line["level"], line["message"]) for line in lines[-2:]] == [
+        ("ERROR", "Shutting down: Master"), ("ERROR", "Reason: Worker failed to boot.")]
+    assert "db-password" not in result.stdout

@@ -22,7 +22,8 @@ import yaml
 import billing.ports.metrics as metric_names
 from billing.config import ConfigError, Settings
 from billing.entrypoints.consumer import STOP_GRACE_SECONDS
-from billing.entrypoints.http.server import SHUTDOWN_TIMEOUT, WORKER_STOP_TIMEOUT
+from billing.entrypoints.http.gunicorn_app import gunicorn_options
+from billing.entrypoints.http.lifecycle import GRACEFUL_TIMEOUT
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -498,15 +499,40 @@ def unit_settings(name: str) -> dict[str, str]:
 def test_units_wait_longer_than_the_services_take_to_stop_gracefully() -> None:
     serve = unit_settings("billing-serve.service")
     worker = unit_settings("billing-worker.service")
-    # serve: the parent forwards SIGTERM and kills a worker still running after WORKER_STOP_TIMEOUT.
+    # serve: SIGTERM to gunicorn's master only, which passes it to its workers and SIGKILLs one still
+    # running after graceful_timeout; then the master itself exits.
     assert serve["KillMode"] == "mixed" and serve["KillSignal"] == "SIGTERM"
-    assert int(serve["TimeoutStopSec"]) > WORKER_STOP_TIMEOUT > SHUTDOWN_TIMEOUT
+    assert int(serve["TimeoutStopSec"]) >= gunicorn_config()["graceful_timeout"] + 10
     # worker: in-flight messages get STOP_GRACE_SECONDS, then the clients are closed.
     assert worker["KillSignal"] == "SIGTERM"
     assert int(worker["TimeoutStopSec"]) >= STOP_GRACE_SECONDS + 10
     appspec = yaml.safe_load((DEPLOY / "codedeploy" / "appspec.yml").read_text(encoding="utf-8"))
     (stop,) = appspec["hooks"]["ApplicationStop"]
     assert stop["timeout"] > int(serve["TimeoutStopSec"]) + int(worker["TimeoutStopSec"])  # stopped one by one
+
+
+def gunicorn_config(**environment: str) -> dict[str, Any]:
+    """What gunicorn makes of deploy/gunicorn.conf.py (`--print-config`), for these BILLING_* values."""
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    env = {"PATH": "", "BILLING_IDEMPOTENCY_SECRET": "s" * 32} | environment
+    printed = subprocess.run([str(gunicorn), "-c", str(DEPLOY / "gunicorn.conf.py"), "--print-config"], env=env,
+                             capture_output=True, text=True, check=True, timeout=60).stdout
+    config: dict[str, Any] = {}
+    for line in printed.splitlines():
+        name, _, value = line.partition(" = ")
+        config[name.strip()] = int(value) if value.isdigit() else value
+    return config
+
+
+def test_gunicorn_conf_serves_what_billing_serve_does_on_the_configured_address() -> None:
+    config = gunicorn_config(BILLING_HTTP_HOST="0.0.0.0", BILLING_HTTP_PORT="8080", BILLING_HTTP_WORKERS="3")
+    assert config["bind"] == "['0.0.0.0:8080']" and config["workers"] == 3
+    assert config["worker_class"] == "billing.entrypoints.http.gunicorn_app.BillingWorker"
+    assert config["graceful_timeout"] == GRACEFUL_TIMEOUT
+    assert config["accesslog"] == "None"
+    options = gunicorn_options(Settings(http_host="0.0.0.0", http_port=8080), 3)
+    assert {name: config[name] for name in ("wsgi_app", "logger_class", "loglevel", "proc_name")} == {
+        name: options[name] for name in ("wsgi_app", "logger_class", "loglevel", "proc_name")}
 
 
 def test_hooks_migrate_before_start_and_validate_readiness() -> None:

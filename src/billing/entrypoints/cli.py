@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
-import logging
-import os
-import secrets
 import sys
 from collections.abc import Callable, Sequence
 
@@ -30,8 +26,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="billing", description="Bills, attachments and due-bills emails.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser("serve", help="run the production HTTP server")
-    serve.add_argument("--workers", type=_worker_count, default=default_workers(), metavar="N",
-                       help="processes sharing the port with SO_REUSEPORT (default: the CPU count, here %(default)s)")
+    serve.add_argument("--workers", type=_worker_count, metavar="N",
+                       help="gunicorn worker processes (default: BILLING_HTTP_WORKERS, else one per CPU)")
     commands.add_parser("migrate", help="upgrade the database schema to the newest revision")
     commands.add_parser("local", help="the embedded all-in-one (what `make run` starts)")
     commands.add_parser("worker", help="consume due-bills requests from SQS until SIGTERM")
@@ -128,14 +124,6 @@ def _outbox(settings: Settings) -> int:
     return print_outbox(settings.outbox_dir or "var/outbox")
 
 
-def default_workers() -> int:
-    """The CPUs this process may run on (a container's or taskset's limit), else the machine's."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
 def _worker_count(raw: str) -> int:
     try:
         value = int(raw)
@@ -146,21 +134,11 @@ def _worker_count(raw: str) -> int:
     return value
 
 
-def _serve(settings: Settings, *, workers: int = 1) -> int:
-    from billing.entrypoints.http.server import run_http_workers
+def _serve(settings: Settings, *, workers: int | None) -> int:
+    from billing.entrypoints.http.gunicorn_app import serve_with_gunicorn
 
-    if workers > 1 and settings.http_port == 0:
-        raise ConfigError("BILLING_HTTP_PORT=0 (any free port) cannot be shared by several workers; "
-                          "use --workers 1 or a fixed port")
-    _check_database(settings)  # in the parent: one line, not one per worker
-    if not settings.idempotency_secret:
-        logging.getLogger("billing.cli").warning(
-            "BILLING_IDEMPOTENCY_SECRET is not set: using a random one for this run; a retry that reaches "
-            "another instance, or comes after a restart, is refused (422) instead of replayed")
-        settings = dataclasses.replace(settings, idempotency_secret=secrets.token_hex(32))
-        # The same for every worker process, however it is started.
-        os.environ["BILLING_IDEMPOTENCY_SECRET"] = settings.idempotency_secret
-    return run_http_workers(lambda: _container(settings), workers)
+    _check_database(settings)  # in the master: one line, not one per worker
+    return serve_with_gunicorn(settings, workers)
 
 
 def _local(settings: Settings) -> int:
