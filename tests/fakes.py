@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import dataclasses
 import hashlib
-import json
 from collections.abc import AsyncGenerator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -13,13 +13,12 @@ from types import TracebackType
 from typing import Self, TypeVar
 from uuid import UUID
 
-import orjson
-
 from billing.domain.model.bill import UNPAID
 from billing.domain.model import (
     Attachment,
     Bill,
     BillQuery,
+    BillView,
     Conflict,
     EmailAlreadyRegistered,
     NotFound,
@@ -27,9 +26,7 @@ from billing.domain.model import (
     User,
 )
 from billing.domain.model.throttle import Tally
-from billing.domain.use_cases.views import AttachmentView, BillView
-from billing.entrypoints.http.wire import _default, bill_json
-from billing.ports import BillRow, HeldKey, KeyClaim, VerificationGate
+from billing.ports import HeldKey, KeyClaim, VerificationGate
 from billing.domain.model.legacy import (
     CopiedObject,
     LegacyAttachment,
@@ -125,6 +122,12 @@ class Tables:
     down: bool = False  # simulate an unreachable database
     fail_attachment_insert: bool = False
     error: Exception | None = None  # raised when a unit of work starts (simulate a bug: a 500)
+    open_units: int = 0  # units of work entered and not yet left (connections a real pool would lend)
+    # bill_views.page (the later pages of a listing): how many were read; when given, each waits
+    # for `page_hold` to be set (a slow database) and then raises `page_error`.
+    pages_read: int = 0
+    page_hold: asyncio.Event | None = None
+    page_error: Exception | None = None
 
 
 class FakeUserRepository:
@@ -171,20 +174,6 @@ class FakeBillRepository:
     async def get(self, owner_id: UUID, bill_id: UUID) -> Bill | None:
         bill = self._bills.get(bill_id)
         return copy.deepcopy(bill) if bill is not None and bill.owner_id == owner_id else None
-
-    async def list(self, owner_id: UUID, query: BillQuery) -> Sequence[Bill]:
-        def keep(b: Bill) -> bool:
-            d = b.details
-            return (
-                b.owner_id == owner_id
-                and (query.payment_status is None or d.payment_status == query.payment_status)
-                and (query.due_before is None or d.due_date <= query.due_before)
-                and (query.due_after is None or d.due_date >= query.due_after)
-                and (query.after is None or (d.due_date, str(b.id)) > (query.after.due_date, str(query.after.id)))
-            )
-
-        found = sorted((b for b in self._bills.values() if keep(b)), key=lambda b: (b.details.due_date, str(b.id)))
-        return copy.deepcopy(found[: query.limit] if query.limit is not None else found)
 
     async def due(self, owner_id: UUID, until: date) -> Sequence[Bill]:
         found = [b for b in self._bills.values() if b.owner_id == owner_id and b.details.due_date <= until
@@ -332,11 +321,13 @@ class FakeUnitOfWork:
         self.bills = FakeBillRepository(self._bills)
         self.attachments = FakeAttachmentRepository(self._bills)
         self.attachments.fail_next_add = self._tables.fail_attachment_insert
+        self._tables.open_units += 1
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._tables.open_units -= 1
         self._users = self._bills = None  # type: ignore[assignment]
 
     async def commit(self) -> None:
@@ -347,49 +338,69 @@ class FakeUnitOfWork:
         self._tables.attempt_counters = dict(self._attempts)
         self._tables.commits += 1
 
-    async def rollback(self) -> None:
-        self._users = copy.deepcopy(self._tables.users)
-        self._bills = copy.deepcopy(self._tables.bills)
-        self.idempotency.pending = {}
-        self._attempts.clear()
-        self._attempts.update(self._tables.attempt_counters)
+
+def matching_views(bills: dict[UUID, Bill], owner_id: UUID, query: BillQuery) -> list[BillView]:
+    """The owner's bills matching `query`, as read models, in the SQL adapter's order."""
+
+    def keep(b: Bill) -> bool:
+        d = b.details
+        return (
+            b.owner_id == owner_id
+            and (query.payment_status is None or d.payment_status == query.payment_status)
+            and (query.due_before is None or d.due_date <= query.due_before)
+            and (query.due_after is None or d.due_date >= query.due_after)
+            and (query.after is None or (d.due_date, str(b.id)) > (query.after.due_date, str(query.after.id)))
+        )
+
+    found = sorted((b for b in bills.values() if keep(b)), key=lambda b: (b.details.due_date, str(b.id)))
+    return [BillView.of(b) for b in (found[: query.limit] if query.limit is not None else found)]
+
+
+class FakeBillViews:
+    """Read models of the fake bill table, in the SQL adapter's order (due_date, then the id's text)."""
+
+    def __init__(self, bills: dict[UUID, Bill], tables: Tables) -> None:
+        self._bills = bills
+        self._tables = tables
+
+    async def page(self, owner_id: UUID, query: BillQuery) -> Sequence[BillView]:
+        self._tables.pages_read += 1
+        if self._tables.page_hold is not None:
+            await self._tables.page_hold.wait()
+        if self._tables.page_error is not None:
+            raise self._tables.page_error
+        return matching_views(self._bills, owner_id, query)
 
 
 class FakeCallerViews:
-    """The caller by address, with their bill(s) read through the fake bill repository."""
+    """The caller by address, with their bill(s) read through the fake bill table."""
 
-    def __init__(self, users: FakeUserRepository, bills: FakeBillRepository) -> None:
+    def __init__(self, users: FakeUserRepository, bills: dict[UUID, Bill]) -> None:
         self._users = users
         self._bills = bills
 
-    async def bill(self, email_address: str, bill_id: UUID) -> tuple[User, Bill | None] | None:
-        user = await self._users.get_by_email(email_address)
-        return None if user is None else (user, await self._bills.get(user.id, bill_id))
-
-    async def bills(self, email_address: str, query: BillQuery) -> tuple[User, Sequence[BillRow]] | None:
+    async def bill(self, email_address: str, bill_id: UUID) -> tuple[User, BillView | None] | None:
         user = await self._users.get_by_email(email_address)
         if user is None:
             return None
-        rows = []
-        for bill in await self._bills.list(user.id, query):
-            # The wire representation the HTTP layer writes for the entity (a test on the SQL
-            # adapter holds its read model to the same), the link left to sign.
-            attachment = None if bill.attachment is None else AttachmentView(bill.attachment, "")
-            body = json.loads(orjson.dumps(bill_json(BillView(bill, attachment)), default=_default))
-            if attachment is not None:
-                body["attachment"]["url"] = None
-            rows.append(BillRow(body, None if bill.attachment is None else bill.attachment.object_key))
-        return user, rows
+        bill = self._bills.get(bill_id)
+        return user, None if bill is None or bill.owner_id != user.id else BillView.of(bill)
+
+    async def bills(self, email_address: str, query: BillQuery) -> tuple[User, Sequence[BillView]] | None:
+        user = await self._users.get_by_email(email_address)
+        return None if user is None else (user, matching_views(self._bills, user.id, query))
 
 
 class FakeReadOnlyUnitOfWork(FakeUnitOfWork):
     """The read-only unit of work: reads like the other; a commit is a wiring mistake."""
 
     caller_views: FakeCallerViews
+    bill_views: FakeBillViews
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
-        self.caller_views = FakeCallerViews(self.users, self.bills)
+        self.caller_views = FakeCallerViews(self.users, self._bills)
+        self.bill_views = FakeBillViews(self._bills, self._tables)
         return self
 
     async def commit(self) -> None:

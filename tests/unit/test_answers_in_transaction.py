@@ -11,6 +11,7 @@ from uuid import uuid4
 
 import pytest
 
+from billing.domain.model import AttachmentView
 from billing.domain.use_cases.attach_file import AttachFile, AttachFileCommand
 from billing.domain.use_cases.create_bill import CreateBill, CreateBillCommand
 from billing.domain.model.throttle import RegistrationRules
@@ -103,4 +104,5 @@ async def test_the_answer_commits_with_an_attachment_and_a_failing_one_leaves_no
     record = Recorder(claimed(tables, clock))
     view = await AttachFile(FakeUnitOfWork(tables), store, clock, 10_000).execute(command(record))
     assert record.results == [view] and view.url  # the answer gets the link the caller gets
-    assert tables.bills[bill.id].attachment == view.attachment and len(store.objects) == 1
+    stored = tables.bills[bill.id].attachment
+    assert stored is not None and AttachmentView.of(stored, view.url) == view and len(store.objects) == 1

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from uuid import UUID, uuid4
 
 import pytest
 
-from billing.domain.model import FileTooLarge, NotFound, ServiceUnavailable, UnsupportedFileType, ValidationFailed
+from billing.domain.model import AttachmentView, FileTooLarge, NotFound, ServiceUnavailable, UnsupportedFileType, ValidationFailed
 from billing.domain.model.attachment import clean_file_name, sniff_mime_type
 from billing.domain.use_cases.attach_file import AttachFile, AttachFileCommand
 from billing.domain.use_cases.create_bill import CreateBill, CreateBillCommand
@@ -58,14 +59,15 @@ def test_file_names_lose_paths_and_control_characters(raw: str | None, clean: st
 async def test_upload_stored_under_server_key_with_metadata(tables, store, clock, bill) -> None:
     view = await attach(tables, store, clock).execute(
         AttachFileCommand(owner_id=bill.owner_id, bill_id=bill.id, file_name="../invoice.pdf", chunks=stream(PDF)))
-    a = view.attachment
+    a = view
     assert a.object_key == f"bills/{bill.id}/{a.id}"
     assert store.objects[a.object_key] == (PDF, "application/pdf")
     assert (a.size, a.file_name, a.mime_type) == (len(PDF), "invoice.pdf", "application/pdf")
     import hashlib
     assert a.md5 == hashlib.md5(PDF).hexdigest() and a.sha256 == hashlib.sha256(PDF).hexdigest()
-    assert tables.bills[bill.id].attachment == a
-    assert view.url.startswith("https://files.test/")
+    stored = tables.bills[bill.id].attachment
+    assert stored is not None and AttachmentView.of(stored, view.url) == view
+    assert view.url is not None and view.url.startswith("https://files.test/")
 
 
 async def test_second_upload_is_refused(tables, store, clock, bill) -> None:
@@ -108,9 +110,11 @@ async def test_another_users_bill_is_not_found(tables, store, clock, bill) -> No
 async def test_get_and_delete_attachment_then_bill(tables, store, clock, bill) -> None:
     view = await attach(tables, store, clock).execute(
         AttachFileCommand(owner_id=bill.owner_id, bill_id=bill.id, file_name="x.pdf", chunks=stream(PDF)))
-    command = AttachmentCommand(owner_id=bill.owner_id, bill_id=bill.id, attachment_id=view.attachment.id)
-    assert (await GetAttachment(FakeUnitOfWork(tables), store).execute(command)).attachment == view.attachment
-    assert tables.bills[bill.id].attachment == view.attachment  # the bill carries it, as bills are read
+    command = AttachmentCommand(owner_id=bill.owner_id, bill_id=bill.id, attachment_id=view.id)
+    got = await GetAttachment(FakeUnitOfWork(tables), store).execute(command)
+    assert got.url is not None and dataclasses.replace(got, url=view.url) == view  # its link signed again
+    stored = tables.bills[bill.id].attachment
+    assert stored is not None and AttachmentView.of(stored, view.url) == view  # the bill carries it, as bills are read
     await DeleteAttachment(FakeUnitOfWork(tables), store).execute(command)
     assert store.objects == {} and tables.bills[bill.id].attachment is None
     with pytest.raises(NotFound):
@@ -128,7 +132,7 @@ async def test_deleting_a_bill_deletes_its_object(tables, store, clock, bill) ->
 async def test_upload_of_exactly_max_bytes_is_stored(tables, store, clock, bill, chunk) -> None:
     view = await attach(tables, store, clock, max_bytes=len(PDF)).execute(
         AttachFileCommand(owner_id=bill.owner_id, bill_id=bill.id, file_name="x.pdf", chunks=stream(PDF, chunk)))
-    assert view.attachment.size == len(PDF) and store.objects[view.attachment.object_key][0] == PDF
+    assert view.size == len(PDF) and store.objects[view.object_key][0] == PDF
 
 
 @pytest.mark.parametrize("chunk", [3, len(PDF)])
@@ -143,7 +147,7 @@ async def test_upload_one_byte_over_max_bytes_stores_nothing(tables, store, cloc
 async def test_upload_shorter_than_the_sniffed_head_stored_whole(tables, store, clock, bill) -> None:
     view = await attach(tables, store, clock).execute(
         AttachFileCommand(owner_id=bill.owner_id, bill_id=bill.id, file_name="x.pdf", chunks=stream(b"%PDF-", 2)))
-    assert store.objects[view.attachment.object_key] == (b"%PDF-", "application/pdf") and view.attachment.size == 5
+    assert store.objects[view.object_key] == (b"%PDF-", "application/pdf") and view.size == 5
 
 
 async def test_empty_upload_is_an_unsupported_type(tables, store, clock, bill) -> None:
@@ -159,8 +163,8 @@ async def test_each_upload_gets_a_fresh_id_of_its_own(tables, store, clock, bill
     for target in (bill, other):
         view = await attach(tables, store, clock).execute(
             AttachFileCommand(owner_id=bill.owner_id, bill_id=target.id, file_name="x.pdf", chunks=stream(PDF)))
-        assert isinstance(view.attachment.id, UUID) and view.attachment.object_key == f"bills/{target.id}/{view.attachment.id}"
-        ids.append(view.attachment.id)
+        assert isinstance(view.id, UUID) and view.object_key == f"bills/{target.id}/{view.id}"
+        ids.append(view.id)
     assert ids[0] != ids[1] and len(store.objects) == 2
 
 

@@ -7,13 +7,22 @@ from uuid import uuid4
 
 import pytest
 
-from billing.domain.model import AuthenticationFailed, BillQuery, NotFound, ServiceUnavailable, User, ValidationFailed
+from billing.domain.model import (
+    Attachment,
+    AuthenticationFailed,
+    BillQuery,
+    BillView,
+    NotFound,
+    ServiceUnavailable,
+    User,
+    ValidationFailed,
+)
 from billing.domain.model.throttle import RegistrationRules, SignInRules
 from billing.domain.use_cases.authenticate import Authenticate, Credentials
 from billing.domain.use_cases.create_bill import CreateBill, CreateBillCommand
 from billing.domain.use_cases.delete_bill import DeleteBill, DeleteBillCommand
 from billing.domain.use_cases.get_own_bill import GetOwnBill, GetOwnBillCommand
-from billing.domain.use_cases.list_own_bills import ListOwnBills, ListOwnBillsCommand
+from billing.domain.use_cases.list_own_bills import ListOwnBills, ListOwnBillsCommand, OwnBills
 from billing.domain.use_cases.register_user import RegisterUser, RegisterUserCommand
 from billing.domain.use_cases.throttle import Throttle
 from billing.domain.use_cases.update_bill import UpdateBill, UpdateBillCommand
@@ -140,8 +149,8 @@ async def test_pages_cover_every_bill_once_in_due_date_order(reads, uow, hasher,
         page = await list_own.execute(ListOwnBillsCommand(credentials=credentials, query=query))
         seen.extend(page.bills)
         query = page.next
-    assert [b["due_date"] for b in seen] == [f"2026-01-0{d}" for d in (1, 2, 3, 3, 5, 7, 9)]
-    assert len({b["id"] for b in seen}) == 7
+    assert [b.due_date for b in seen] == [date(2026, 1, d) for d in (1, 2, 3, 3, 5, 7, 9)]
+    assert len({b.id for b in seen}) == 7
 
 
 async def test_filters_select_status_and_due_window(reads, uow, hasher, clock) -> None:
@@ -152,7 +161,7 @@ async def test_filters_select_status_and_due_window(reads, uow, hasher, clock) -
     _, list_own = own_reads(reads, uow, hasher, clock)
     page = await list_own.execute(ListOwnBillsCommand(credentials=Credentials(email_address="jo@example.com", password=PASSWORD),
                                                       query=query))
-    assert [b["due_date"] for b in page.bills] == ["2026-01-05"]
+    assert [b.due_date for b in page.bills] == [date(2026, 1, 5)]
     assert page.next is None
 
 
@@ -179,7 +188,7 @@ async def test_own_bill_read_with_the_caller_only_when_the_password_matches(read
     get_own, _ = own_reads(reads, uow, hasher, clock)
     own = await get_own.execute(GetOwnBillCommand(credentials=Credentials(email_address="JO@example.com", password=PASSWORD),
                                                   bill_id=bill.id))
-    assert own.caller.id == owner.id and own.bill is not None and own.bill.bill.id == bill.id
+    assert own.caller.id == owner.id and own.bill is not None and own.bill.id == bill.id
     theirs = await get_own.execute(GetOwnBillCommand(
         credentials=Credentials(email_address=stranger.email_address, password=PASSWORD), bill_id=bill.id))
     assert theirs.caller.id == stranger.id and theirs.bill is None  # someone else's: not found
@@ -199,10 +208,10 @@ async def test_own_bills_listed_by_pages_only_when_the_password_matches(reads, u
     credentials = Credentials(email_address="jo@example.com", password=PASSWORD)
     first = await list_own.execute(ListOwnBillsCommand(credentials=credentials, query=BillQuery(limit=2)))
     assert first.caller.id == owner.id
-    assert [b["due_date"] for b in first.bills] == ["2026-01-01", "2026-01-03"] and first.next is not None
-    assert all(b["owner_id"] == str(owner.id) and b["attachment"] == {} for b in first.bills)
+    assert [b.due_date for b in first.bills] == [date(2026, 1, 1), date(2026, 1, 3)] and first.next is not None
+    assert all(b.owner_id == owner.id and b.attachment is None for b in first.bills)
     rest = await list_own.execute(ListOwnBillsCommand(credentials=credentials, query=first.next))
-    assert [b["due_date"] for b in rest.bills] == ["2026-01-05"] and rest.next is None
+    assert [b.due_date for b in rest.bills] == [date(2026, 1, 5)] and rest.next is None
     idle = await list_own.execute(ListOwnBillsCommand(credentials=Credentials(email_address="idle@example.com", password=PASSWORD),
                                                       query=BillQuery()))
     assert idle.bills == [] and idle.next is None
@@ -318,3 +327,61 @@ async def test_profile_update_accepted_when_it_repeats_the_current_email(uow, ha
     updated = await UpdateProfile(uow, hasher, clock).execute(
         UpdateProfileCommand(user=user, fields={"email_address": "JO@example.com", "last_name": "Roe"}))
     assert updated.last_name == "Roe" and tables.users[user.id].email_address == "jo@example.com"
+
+
+async def bills_due_on(uow, clock, owner: User, days: list[int]) -> None:  # type: ignore[no-untyped-def]
+    for day in days:
+        fields = BILL | {"bill_date": "2026-01-01", "due_date": f"2026-01-{day:02d}"}
+        await CreateBill(uow, clock).execute(CreateBillCommand(owner_id=owner.id, fields=fields))
+
+
+async def every_page(own: OwnBills, tables: Tables) -> list[list[BillView]]:
+    pages = [list(own.bills)]
+    if own.rest is not None:
+        async for page in own.rest:
+            assert tables.open_units == 0  # no connection held while the consumer has a page
+            pages.append(list(page))
+    return pages
+
+
+@pytest.mark.parametrize(("count", "sizes"), [(0, [0]), (2, [2]), (3, [3]), (4, [3, 1]), (6, [3, 3]), (7, [3, 3, 1])])
+async def test_unpaged_listing_gives_every_bill_once_in_order_in_pages_when_longer_than_a_page(
+        reads, uow, hasher, clock, tables, count: int, sizes: list[int]) -> None:
+    owner = await register(uow, hasher, clock)
+    other = await register(uow, hasher, clock, email="other@example.com")
+    await bills_due_on(uow, clock, owner, [1 + i % 2 for i in range(count)])  # ties on each page boundary
+    await bills_due_on(uow, clock, other, [1, 2])
+    list_own = ListOwnBills(reads, authenticator(uow, hasher, clock, reads=reads), FakeFileStore(), page_size=3)
+    credentials = Credentials(email_address="jo@example.com", password=PASSWORD)
+    own = await list_own.execute(ListOwnBillsCommand(credentials=credentials, query=BillQuery()))
+    assert (own.rest is None) == (count <= 3) and own.next is None
+    pages = await every_page(own, tables)
+    assert [len(page) for page in pages] == sizes
+    listed = [bill for page in pages for bill in page]
+    expected = sorted((b for b in tables.bills.values() if b.owner_id == owner.id),
+                      key=lambda b: (b.details.due_date, str(b.id)))
+    assert [b.id for b in listed] == [b.id for b in expected]
+
+
+async def test_later_pages_filter_sign_links_and_stop_at_a_failure(reads, uow, hasher, clock, tables) -> None:
+    owner = await register(uow, hasher, clock)
+    await bills_due_on(uow, clock, owner, [1, 2, 3, 4, 5, 6, 7])
+    bills = sorted(tables.bills.values(), key=lambda b: b.details.due_date)
+    last = bills[-1]
+    last.attachment = Attachment(id=uuid4(), bill_id=last.id, file_name="f.pdf", size=1, md5="0" * 32,
+                                 sha256="1" * 64, mime_type="application/pdf", object_key=f"bills/{last.id}/a",
+                                 upload_date=clock.now())
+    list_own = ListOwnBills(reads, authenticator(uow, hasher, clock, reads=reads), FakeFileStore(), page_size=2)
+    credentials = Credentials(email_address="jo@example.com", password=PASSWORD)
+    query = BillQuery(due_after=date(2026, 1, 2))  # the filter holds on every page
+    pages = await every_page(await list_own.execute(ListOwnBillsCommand(credentials=credentials, query=query)), tables)
+    assert [[b.due_date.day for b in page] for page in pages] == [[2, 3], [4, 5], [6, 7]]
+    attachment = pages[-1][-1].attachment
+    assert attachment is not None and attachment.url == f"https://files.test/bills/{last.id}/a?name=f.pdf"
+
+    own = await list_own.execute(ListOwnBillsCommand(credentials=credentials, query=BillQuery()))
+    assert own.rest is not None
+    tables.page_error = ServiceUnavailable("fake database is down")  # the second page cannot be read
+    with pytest.raises(ServiceUnavailable):
+        await anext(own.rest)
+    assert tables.open_units == 0

@@ -17,9 +17,9 @@ from billing.ports.passwords import PasswordHasher, VerificationGate
 from billing.ports.unit_of_work import (
     AttachmentRepository,
     AttemptCounterRepository,
-    BillRow,
-    CallerViews,
     BillRepository,
+    BillViews,
+    CallerViews,
     ReadOnlyUnitOfWork,
     UnitOfWork,
     UserRepository,
@@ -28,9 +28,9 @@ from billing.ports.unit_of_work import (
 __all__ = [
     "AttachmentRepository",
     "AttemptCounterRepository",
-    "BillRow",
-    "CallerViews",
     "BillRepository",
+    "BillViews",
+    "CallerViews",
     "Clock",
     "DigestPublisher",
     "DueBillsRequestQueue",

@@ -3,10 +3,10 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from types import TracebackType
-from typing import Any, NamedTuple, Protocol, Self
+from typing import Protocol, Self
 from uuid import UUID
 
-from billing.domain.model import Attachment, Bill, BillQuery, User
+from billing.domain.model import Attachment, Bill, BillQuery, BillView, User
 from billing.domain.model.throttle import Tally
 from billing.ports.idempotency import IdempotencyAnswers
 
@@ -50,10 +50,6 @@ class BillRepository(Protocol):
 
     async def get(self, owner_id: UUID, bill_id: UUID) -> Bill | None: ...
 
-    async def list(self, owner_id: UUID, query: BillQuery) -> Sequence[Bill]:
-        """The owner's bills matching `query`, ordered by (due_date, id), at most `query.limit`."""
-        ...
-
     async def due(self, owner_id: UUID, until: date) -> Sequence[Bill]:
         """The owner's unpaid bills (due, past_due) with due_date on or before `until`."""
         ...
@@ -89,28 +85,29 @@ class AttachmentRepository(Protocol):
         ...
 
 
-class BillRow(NamedTuple):
-    """A bill as the API represents it, ready for the wire: `json` is the JSON object of
-    GET /v1/bill/{id}, its `attachment` {} or the attachment's object whose `url` is None, to be
-    signed for `object_key` (None without an attachment)."""
-
-    json: dict[str, Any]
-    object_key: str | None
-
-
 class CallerViews(Protocol):
     """Reads that fetch the caller, by canonical (lower-case) email address, together with what
     the caller asked for: authentication's lookup and the read in one query. Nothing here checks
-    the password; the use case verifies it before it returns anything."""
+    the password; the use case verifies it before it returns anything. Bills come as read models
+    whose attachment `url` is None (unsigned)."""
 
-    async def bill(self, email_address: str, bill_id: UUID) -> tuple[User, Bill | None] | None:
+    async def bill(self, email_address: str, bill_id: UUID) -> tuple[User, BillView | None] | None:
         """None when no user has that address; else the user and their bill `bill_id` (None when
-        there is none, or it is someone else's), as BillRepository.get."""
+        there is none, or it is someone else's)."""
         ...
 
-    async def bills(self, email_address: str, query: BillQuery) -> tuple[User, Sequence[BillRow]] | None:
-        """None when no user has that address; else the user and their bills matching `query`, as
-        BillRepository.list, as wire-ready rows (a listing builds no entity)."""
+    async def bills(self, email_address: str, query: BillQuery) -> tuple[User, Sequence[BillView]] | None:
+        """None when no user has that address; else the user and their bills matching `query`,
+        as BillViews.page gives them."""
+        ...
+
+
+class BillViews(Protocol):
+    """Bills as clients read them (read models, no entity built), scoped to their owner."""
+
+    async def page(self, owner_id: UUID, query: BillQuery) -> Sequence[BillView]:
+        """The owner's bills matching `query`'s filters, ordered by (due_date, id), those after
+        `query.after` only, at most `query.limit` (every one when None). Attachment urls are None."""
         ...
 
 
@@ -142,7 +139,8 @@ class UnitOfWork(Protocol):
 
     `async with uow:` begins; `await uow.commit()` makes the work durable; leaving the block
     without committing rolls back. A unit of work serves one request or message, never two tasks.
-    Raises ServiceUnavailable when the database cannot be reached.
+    Raises ServiceUnavailable when the database cannot be reached, and its subclass ServiceBusy
+    when the database answers but no pooled connection came free in time (overload).
     """
 
     users: UserRepository
@@ -159,16 +157,16 @@ class UnitOfWork(Protocol):
 
     async def commit(self) -> None: ...
 
-    async def rollback(self) -> None: ...
-
 
 class ReadOnlyUnitOfWork(UnitOfWork, Protocol):
     """The same repositories, for use cases that only read (and for authentication's lookup).
 
     No transaction: each query sees the latest committed data when it runs (what READ COMMITTED
     gives a transaction's reads anyway), and leaving the block costs nothing. Writing or
-    committing through it is a programming error and raises. Raises ServiceUnavailable when the
-    database cannot be reached. Serves one request or message, never two tasks.
+    committing through it is a programming error and raises. Serves one request or message,
+    never two tasks; it may be entered again once left (a long read in several blocks holds a
+    pooled connection only inside each). Raises ServiceUnavailable and ServiceBusy as above.
     """
 
     caller_views: CallerViews
+    bill_views: BillViews

@@ -1,4 +1,4 @@
-"""Turn driver failures into the domain's ServiceUnavailable, in one place."""
+"""Turn driver failures into the domain's ServiceUnavailable (or ServiceBusy), in one place."""
 
 from __future__ import annotations
 
@@ -8,15 +8,20 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from billing.domain.model import ServiceUnavailable
+from billing.domain.model import ServiceBusy, ServiceUnavailable
+
+UNREACHABLE = "the database cannot be reached"
+BUSY = "every pooled database connection is in use; none came free in time"
 
 
 @contextmanager
 def database_errors() -> Iterator[None]:
     try:
         yield
-    except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError, OSError, TimeoutError) as exc:
-        raise ServiceUnavailable("the database cannot be reached") from exc
+    except sa.exc.TimeoutError as exc:  # the pool's own wait for a connection ran out
+        raise ServiceBusy(BUSY) from exc
+    except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError, TimeoutError) as exc:
+        raise ServiceUnavailable(UNREACHABLE) from exc
 
 
 @contextmanager

@@ -15,11 +15,12 @@ from billing.adapters.metrics.timing import timed
 from billing.adapters.null_metrics import NullMetrics
 from billing.adapters.sql.attempt_counters import SqlAttemptCounterRepository
 from billing.adapters.sql.engine import checkout_gate
-from billing.adapters.sql.errors import database_errors
-from billing.domain.model import ServiceUnavailable
+from billing.adapters.sql.errors import BUSY, UNREACHABLE, database_errors
+from billing.domain.model import ServiceBusy, ServiceUnavailable
 from billing.adapters.sql.repositories import (
     SqlAttachmentRepository,
     SqlBillRepository,
+    SqlBillViews,
     SqlCallerViews,
     SqlIdempotencyRepository,
     SqlUserRepository,
@@ -35,7 +36,10 @@ class SqlUnitOfWork:
     """`read_only=True` (the ReadOnlyUnitOfWork port): on the autocommit engine
     (engine.create_read_engine) no transaction is opened, each SELECT reads the latest committed
     data, and leaving costs no ROLLBACK round trip. Anything but a SELECT, and commit(), raise
-    ReadOnlyViolation, so a writing use case wired to it fails loudly instead of autocommitting."""
+    ReadOnlyViolation, so a writing use case wired to it fails loudly instead of autocommitting.
+
+    A unit of work may be entered again once left (a listing read page by page): each `async with`
+    takes a connection and gives it back."""
 
     users: SqlUserRepository
     bills: SqlBillRepository
@@ -43,6 +47,7 @@ class SqlUnitOfWork:
     idempotency: SqlIdempotencyRepository
     caller_views: SqlCallerViews
     attempts: SqlAttemptCounterRepository
+    bill_views: SqlBillViews
 
     def __init__(self, engine: AsyncEngine, metrics: Metrics | None = None, timeout: float | None = None, *,
                  read_only: bool = False) -> None:
@@ -59,8 +64,22 @@ class SqlUnitOfWork:
         # scheduled and cancelled per connect and statement was ~8% of a read request's CPU.
         self._deadline: asyncio.Timeout | None = None
         self._gate: asyncio.Semaphore | None = None  # the permit held (engine.checkout_gate)
+        self._queued = False  # True while waiting for a permit: a timeout then means busy
 
     async def __aenter__(self) -> Self:
+        """Take a pooled connection. ServiceBusy when the timeout ran out while waiting for a
+        permit of the pool's queue (every connection in use: overload, not a broken database)."""
+        try:
+            await self._enter()
+        except ServiceUnavailable as exc:
+            if not self._queued or isinstance(exc, ServiceBusy):
+                raise
+            raise ServiceBusy(BUSY) from exc.__cause__
+        finally:
+            self._queued = False
+        return self
+
+    async def _enter(self) -> None:
         # "connect" covers taking a pooled connection and BEGIN (no round trip: MySQL opens the
         # transaction with the first statement); it grows when the pool is exhausted.
         if self._read_only and self._timeout is not None:
@@ -85,13 +104,15 @@ class SqlUnitOfWork:
         self.idempotency = SqlIdempotencyRepository(self, self._metrics)
         self.caller_views = SqlCallerViews(self, self._metrics)
         self.attempts = SqlAttemptCounterRepository(self, self._engine.dialect.name, self._metrics)
-        return self
+        self.bill_views = SqlBillViews(self, self._metrics)
 
     async def _checkout(self) -> AsyncConnection:
         """A permit of the pool's fair queue (waiters served in arrival order), then a connection."""
         gate = checkout_gate(self._engine)
         if gate is not None:
+            self._queued = True
             await gate.acquire()
+            self._queued = False
         try:
             conn = await self._connect()
         except BaseException:
@@ -216,7 +237,7 @@ class SqlUnitOfWork:
             if conn is not None:
                 with contextlib.suppress(Exception):
                     await conn.invalidate()
-            raise ServiceUnavailable("the database cannot be reached") from timeout
+            raise ServiceUnavailable(UNREACHABLE) from timeout
         if conn is not None:
             if deadline.expired() or (exc_type is not None and issubclass(exc_type, asyncio.CancelledError)):
                 with contextlib.suppress(Exception):
@@ -235,16 +256,6 @@ class SqlUnitOfWork:
             try:
                 async with asyncio.timeout(self._timeout):
                     await self._conn.commit()
-            except TimeoutError:
-                await self._abandon()
-                raise
-
-    async def rollback(self) -> None:
-        assert self._conn is not None, "rollback outside `async with uow`"
-        with timed(self._metrics, DB_DURATION, operation="rollback"), database_errors():
-            try:
-                async with asyncio.timeout(self._timeout):
-                    await self._conn.rollback()
             except TimeoutError:
                 await self._abandon()
                 raise

@@ -10,19 +10,23 @@ from billing.domain.model.errors import (
     FieldError,
     FileTooLarge,
     NotFound,
+    ServiceBusy,
     ServiceUnavailable,
     UnsupportedFileType,
     ValidationFailed,
 )
 from billing.domain.model.user import ProfileChanges, Registration, User
+from billing.domain.model.views import AttachmentView, BillView
 
 __all__ = [
     "Attachment",
+    "AttachmentView",
     "AuthenticationFailed",
     "Bill",
     "BillCursor",
     "BillDetails",
     "BillQuery",
+    "BillView",
     "Conflict",
     "DomainError",
     "EmailAlreadyRegistered",
@@ -32,6 +36,7 @@ __all__ = [
     "PaymentStatus",
     "ProfileChanges",
     "Registration",
+    "ServiceBusy",
     "ServiceUnavailable",
     "UnsupportedFileType",
     "User",

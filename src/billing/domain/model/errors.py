@@ -48,6 +48,12 @@ class ServiceUnavailable(DomainError):
     """A dependency (database, storage, queue) cannot be reached; the caller may retry later."""
 
 
+class ServiceBusy(ServiceUnavailable):
+    """The dependency answers, but every connection to it is in use and none came free in time
+    (the database pool is exhausted): the service is overloaded, not broken. A ServiceUnavailable,
+    so whoever retries an unavailable dependency retries this too."""
+
+
 class FileTooLarge(DomainError):
     """An upload exceeds the configured size limit; nothing was stored."""
 

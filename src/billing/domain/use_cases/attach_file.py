@@ -7,6 +7,7 @@ from uuid import UUID, uuid4
 
 from billing.domain.model import (
     Attachment,
+    AttachmentView,
     Conflict,
     FieldError,
     FileTooLarge,
@@ -17,7 +18,7 @@ from billing.domain.model import (
 from billing.domain.model.attachment import SNIFF_BYTES, clean_file_name, object_key, sniff_mime_type
 from billing.domain.model.clock import to_millis
 from billing.ports import Clock, FileStore, RecordAnswer, UnitOfWork
-from billing.domain.use_cases.views import AttachmentView, attachment_view
+from billing.domain.use_cases.views import attachment_view
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -3,8 +3,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from billing.domain.model import Attachment, NotFound
-from billing.domain.use_cases.views import AttachmentView, attachment_view
+from billing.domain.model import Attachment, AttachmentView, NotFound
+from billing.domain.use_cases.views import attachment_view
 from billing.ports import FileStore, ReadOnlyUnitOfWork, UnitOfWork
 
 

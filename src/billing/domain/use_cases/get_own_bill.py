@@ -3,9 +3,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from billing.domain.model import User
+from billing.domain.model import BillView, User
 from billing.domain.use_cases.authenticate import Authenticate, Credentials, login_address
-from billing.domain.use_cases.views import BillView, bill_view
+from billing.domain.use_cases.views import signed_bill
 from billing.ports import FileStore, ReadOnlyUnitOfWork
 
 
@@ -22,8 +22,8 @@ class OwnBill:
 
 
 class GetOwnBill:
-    """Authenticate the caller and read one of their bills, with one query for both (GetBill after
-    Authenticate, in one round trip instead of two).
+    """Authenticate the caller and read one of their bills (its attachment's link signed), with
+    one query for both: one round trip instead of Authenticate's and the read's.
 
     Raises AuthenticationFailed exactly as Authenticate does; the user is read on every call, so a
     password change counts from the next request, and nothing about the bill is returned before the
@@ -42,4 +42,4 @@ class GetOwnBill:
         caller = await self._authenticate.verified(command.credentials, user)
         if bill is None or bill.owner_id != caller.id:
             return OwnBill(caller, None)
-        return OwnBill(caller, await bill_view(bill, self._store))
+        return OwnBill(caller, await signed_bill(bill, self._store))

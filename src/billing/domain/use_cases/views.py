@@ -1,30 +1,26 @@
-"""What read use cases hand back: entities plus the links a client needs."""
+"""The links a client needs beside the read models: short-lived download URLs from the store."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 
-from billing.domain.model import Attachment, Bill
+from billing.domain.model import Attachment, AttachmentView, BillView
 from billing.ports import FileStore
 
 
-@dataclass(frozen=True, slots=True)
-class AttachmentView:
-    attachment: Attachment
-    url: str  # a short-lived download link
-
-
-@dataclass(frozen=True, slots=True)
-class BillView:
-    bill: Bill
-    attachment: AttachmentView | None
-
-
 async def attachment_view(attachment: Attachment, store: FileStore) -> AttachmentView:
-    return AttachmentView(attachment, await store.download_url(attachment.object_key, attachment.file_name))
+    """The attachment's read model with a fresh download link."""
+    return AttachmentView.of(attachment, await store.download_url(attachment.object_key, attachment.file_name))
 
 
-async def bill_view(bill: Bill, store: FileStore) -> BillView:
-    if bill.attachment is None:
-        return BillView(bill, None)
-    return BillView(bill, await attachment_view(bill.attachment, store))
+async def signed_bill(bill: BillView, store: FileStore) -> BillView:
+    """`bill` with its attachment's download link signed (the bill itself when it has none)."""
+    attachment = bill.attachment
+    if attachment is None:
+        return bill
+    return bill.with_attachment(attachment.signed(await store.download_url(attachment.object_key,
+                                                                            attachment.file_name)))
+
+
+async def signed_bills(bills: Sequence[BillView], store: FileStore) -> list[BillView]:
+    return [bill if bill.attachment is None else await signed_bill(bill, store) for bill in bills]

@@ -9,11 +9,10 @@ from collections.abc import AsyncIterator
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from billing.domain.model import FieldError, FileTooLarge, User, ValidationFailed
+from billing.domain.model import AttachmentView, FieldError, FileTooLarge, User, ValidationFailed
 from billing.domain.model.attachment import clean_file_name
 from billing.domain.use_cases.attach_file import AttachFileCommand
 from billing.domain.use_cases.get_attachment import AttachmentCommand
-from billing.domain.use_cases.views import AttachmentView
 from billing.entrypoints.http.auth import AuthenticatedHandler, authenticated
 from billing.entrypoints.http.body import next_part, read_chunk, skip
 from billing.entrypoints.http.idempotency import Fingerprints, idempotent, user_scope
@@ -67,13 +66,13 @@ async def _chunks(request: web.Request, part: BodyPartReader) -> AsyncIterator[b
 
 
 def _attached(view: AttachmentView) -> web.Response:
-    location = f"/v1/bill/{view.attachment.bill_id}/file/{view.attachment.id}"
+    location = f"/v1/bill/{view.bill_id}/file/{view.id}"
     return json_response(attachment_json(view), status=201, headers={"Location": location})
 
 
 def _stored_file(request: web.Request, view: AttachmentView, fingerprints: Fingerprints) -> str:
     """The first request's fingerprint: the file's name and the digest taken while it was stored."""
-    return fingerprints.of(request, view.attachment.file_name.encode(), view.attachment.sha256.encode())
+    return fingerprints.of(request, view.file_name.encode(), view.sha256.encode())
 
 
 async def _retried_file(request: web.Request, fingerprints: Fingerprints) -> str:

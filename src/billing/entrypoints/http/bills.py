@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from billing.domain.model import Bill, BillQuery, NotFound, User
+from billing.domain.model import Bill, BillQuery, BillView, NotFound, User
 from billing.domain.model.bill import parse_days
 from billing.domain.use_cases.create_bill import CreateBillCommand
 from billing.domain.use_cases.delete_bill import DeleteBillCommand
@@ -12,19 +12,18 @@ from billing.domain.use_cases.get_own_bill import GetOwnBillCommand
 from billing.domain.use_cases.list_own_bills import ListOwnBillsCommand
 from billing.domain.use_cases.request_due_bills_email import RequestDueBillsEmailCommand
 from billing.domain.use_cases.update_bill import UpdateBillCommand
-from billing.domain.use_cases.views import BillView
 from billing.entrypoints.http.auth import authenticated, caller_input, signed_in
 from billing.entrypoints.http.idempotency import idempotent, user_scope
 from billing.entrypoints.http.keys import CONTAINER, SETTINGS
 from billing.entrypoints.http.paths import path_uuid
-from billing.entrypoints.http.wire import bill_json, json_response, read_json_object
+from billing.entrypoints.http.wire import bill_json, json_response, read_json_object, stream_json_array
 from billing.ports import RecordAnswer
 
 routes = web.RouteTableDef()
 
 
 def _created(bill: Bill) -> web.Response:
-    return json_response(bill_json(BillView(bill, None)), status=201, headers={"Location": f"/v1/bill/{bill.id}"})
+    return json_response(bill_json(BillView.of(bill)), status=201, headers={"Location": f"/v1/bill/{bill.id}"})
 
 
 @routes.post("/v1/bill")
@@ -37,17 +36,19 @@ async def create_bill(request: web.Request, record: RecordAnswer[Bill] | None, u
 
 
 @routes.get("/v1/bills")
-async def list_bills(request: web.Request) -> web.Response:
+async def list_bills(request: web.Request) -> web.StreamResponse:
     query = await caller_input(request, lambda: BillQuery.from_params(request.query))
-    # The caller and the bills in one query (authentication is part of the use case).
+    # The caller and the (first page of) bills in one query: authentication is part of the use case.
     use_case = request.app[CONTAINER].list_own_bills()
     own = await signed_in(request, lambda credentials: use_case.execute(
         ListOwnBillsCommand(credentials=credentials, query=query)))
+    if own.rest is not None:  # unpaged and longer than a page: streamed, page by page
+        return await stream_json_array(request, own.bills, own.rest, bill_json)
     headers = {}
     if own.next is not None and own.next.after is not None:
         url = request.rel_url.update_query(cursor=own.next.after.encode())
         headers["Link"] = f'<{request.app[SETTINGS].base_url}{url}>; rel="next"'
-    return json_response(own.bills, headers=headers)  # wire-ready rows: the listing's read model
+    return json_response([bill_json(bill) for bill in own.bills], headers=headers)
 
 
 @routes.get("/v1/bill/{id}")

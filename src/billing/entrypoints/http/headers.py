@@ -8,7 +8,7 @@ from aiohttp import hdrs, web, web_response
 from aiohttp.typedefs import Handler
 
 from billing.config import Settings
-from billing.entrypoints.http.keys import SETTINGS
+from billing.entrypoints.http.keys import ANSWER_HEADERS, SETTINGS
 
 SERVER = "billing"  # no product version to look up vulnerabilities by
 HSTS = "max-age=31536000; includeSubDomains"
@@ -39,12 +39,16 @@ def security_header_values(settings: Settings) -> dict[str, str]:
 def security_headers(settings: Settings) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
     """An on_response_prepare handler, so it also reaches answers no middleware sees (static files,
     Swagger UI, streamed downloads). The headers are worked out once, not per response: the
-    public set, and the private set (`Cache-Control: no-store` as well) for every /v1 answer."""
+    public set, and the private set (`Cache-Control: no-store` as well) for every /v1 answer. It
+    adds the middlewares' ANSWER_HEADERS too: a streamed answer is prepared before they see it."""
     public = security_header_values(settings)
     private = {**public, hdrs.CACHE_CONTROL: NO_STORE}
 
     async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
         response.headers.update(private if request.path.startswith(PRIVATE_PREFIX) else public)
+        answer = request.get(ANSWER_HEADERS)
+        if answer is not None:
+            response.headers.update(answer)
 
     return add_security_headers
 
@@ -57,15 +61,14 @@ async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamR
     origin = request.headers.get(hdrs.ORIGIN)
     if not origins or origin is None or origin.rstrip("/") not in origins:
         return await handler(request)
+    # Added when the answer is prepared (security_headers), so a streamed answer has them too.
+    answer = request.setdefault(ANSWER_HEADERS, {})
+    answer |= {hdrs.ACCESS_CONTROL_ALLOW_ORIGIN: origin, hdrs.VARY: "Origin"}
     if request.method == hdrs.METH_OPTIONS and hdrs.ACCESS_CONTROL_REQUEST_METHOD in request.headers:
-        response: web.StreamResponse = web.Response(status=204, headers={
+        return web.Response(status=204, headers={
             hdrs.ACCESS_CONTROL_ALLOW_METHODS: CORS_METHODS,
             hdrs.ACCESS_CONTROL_ALLOW_HEADERS: CORS_REQUEST_HEADERS,
             hdrs.ACCESS_CONTROL_MAX_AGE: CORS_MAX_AGE,
         })
-    else:
-        response = await handler(request)
-        response.headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = CORS_EXPOSED_HEADERS
-    response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
-    response.headers[hdrs.VARY] = "Origin"
-    return response
+    answer[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = CORS_EXPOSED_HEADERS
+    return await handler(request)

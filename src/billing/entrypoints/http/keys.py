@@ -15,3 +15,6 @@ SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
 SHUTTING_DOWN = web.AppKey("shutting_down", asyncio.Event)  # set on SIGTERM: /readyz turns 503
 IN_FLIGHT = web.AppKey("in_flight", object)  # lifecycle.InFlight: the requests in progress
+# Headers a middleware wants on the answer, added when it is prepared (headers.answer_headers):
+# a streamed answer sends its headers before the middlewares see it returned.
+ANSWER_HEADERS = web.RequestKey("answer_headers", dict[str, str])

@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from billing.entrypoints.http.auth import client_address
-from billing.entrypoints.http.keys import METRICS
+from billing.entrypoints.http.keys import ANSWER_HEADERS, METRICS
 from billing.entrypoints.logging_setup import bind_log_context, reset_log_context
 from billing.ports.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
 
@@ -80,15 +80,13 @@ async def observability_middleware(request: web.Request, handler: Handler) -> we
     started = _perf_counter()
     status = 500
     context = bind_log_context(request_id=request_id)
+    request[ANSWER_HEADERS] = {REQUEST_ID_HEADER: request_id}  # also on a streamed answer
     try:
         response = await handler(request)
         status = response.status
-        if not response.prepared:  # a streamed response has sent its headers already
-            response.headers[REQUEST_ID_HEADER] = request_id
         return response
     except web.HTTPException as exc:  # redirects and the like pass problem_middleware as raised
         status = exc.status
-        exc.headers[REQUEST_ID_HEADER] = request_id
         raise
     except asyncio.CancelledError:
         status = 499  # the client went away before the answer

@@ -14,6 +14,7 @@ from billing.domain.model import (
     Conflict,
     FileTooLarge,
     NotFound,
+    ServiceBusy,
     ServiceUnavailable,
     UnsupportedFileType,
     ValidationFailed,
@@ -65,6 +66,10 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return response
     except Conflict as exc:
         return problem(409, str(exc) or "The request conflicts with the resource's state.")
+    except ServiceBusy as exc:
+        # Overload, not an outage: one line without a traceback (there may be many of them).
+        log.warning("busy: %s", exc)
+        return problem(503, "The service is busy; retry shortly.", headers={"Retry-After": "1"})
     except ServiceUnavailable as exc:
         log.warning("dependency unavailable: %s", exc, exc_info=exc.__cause__)
         return problem(503, "A dependency is unavailable; retry shortly.", headers={"Retry-After": "2"})

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 
-from billing.domain.model import FieldError, User, ValidationFailed
-from billing.domain.use_cases.views import AttachmentView, BillView
+from billing.domain.model import AttachmentView, BillView, FieldError, User, ValidationFailed
 from billing.entrypoints.http.body import read_body
 
 JSON = "application/json"
@@ -94,31 +96,85 @@ def user_json(user: User) -> dict[str, Any]:
 
 
 def attachment_json(view: AttachmentView) -> dict[str, Any]:
-    attachment = view.attachment
     return {
-        "id": str(attachment.id),
-        "file_name": attachment.file_name,
+        "id": view.id,
+        "file_name": view.file_name,
         "url": view.url,
-        "upload_date": timestamp(attachment.upload_date),
-        "size": attachment.size,
-        "md5": attachment.md5,
-        "mime_type": attachment.mime_type,
+        "upload_date": timestamp(view.upload_date),
+        "size": view.size,
+        "md5": view.md5,
+        "mime_type": view.mime_type,
     }
 
 
 def bill_json(view: BillView) -> dict[str, Any]:
-    bill, d = view.bill, view.bill.details
+    """The bill of GET /v1/bill/{id}, of the listing and of POST's answer. UUIDs, dates, the
+    status and the categories' tuple go to orjson as they are (it writes them natively, in C)."""
     return {
-        "id": str(bill.id),
-        "owner_id": str(bill.owner_id),
-        "created_ts": timestamp(bill.created_ts),
-        "updated_ts": timestamp(bill.updated_ts),
-        "vendor": d.vendor,
-        "bill_date": d.bill_date.isoformat(),
-        "due_date": d.due_date.isoformat(),
-        "amount_due": d.amount_due,
-        "currency": d.currency,
-        "categories": list(d.categories),
-        "payment_status": d.payment_status.value,
+        "id": view.id,
+        "owner_id": view.owner_id,
+        "created_ts": timestamp(view.created_ts),
+        "updated_ts": timestamp(view.updated_ts),
+        "vendor": view.vendor,
+        "bill_date": view.bill_date,
+        "due_date": view.due_date,
+        "amount_due": view.amount_due,
+        "currency": view.currency,
+        "categories": view.categories,
+        "payment_status": view.payment_status,
         "attachment": {} if view.attachment is None else attachment_json(view.attachment),
     }
+
+
+T = TypeVar("T")
+# A streamed answer whose client has not taken a page for this long is cut off: a reader that
+# stalls must not hold the server's memory (a page, the socket's buffer) for ever.
+STALLED_READER_SECONDS = 30.0
+
+
+async def stream_json_array(request: web.Request, first: Sequence[T], rest: AsyncIterator[Sequence[T]],
+                            item_json: Callable[[T], Any], headers: dict[str, str] | None = None) -> web.StreamResponse:
+    """200 with the JSON array of `first` and then of each page of `rest`, written (chunked) as
+    each page comes, so the answer is never held whole. `rest` is closed however this ends.
+
+    Once the status line is out, a failure (a page that cannot be read, the client gone or not
+    reading) cannot become an error answer: the connection is cut before the array and the
+    chunked body end, so the client sees an incomplete answer, never a shorter array that looks
+    whole. The failure is raised on to the error middleware, which logs it."""
+    async with contextlib.aclosing(rest):
+        response = web.StreamResponse(headers=headers)
+        response.content_type = JSON
+        await response.prepare(request)
+        if request.method == hdrs.METH_HEAD:
+            return response  # the headers only: no page is read
+        try:
+            written = await _write_page(response, first, item_json, False)
+            async for page in rest:
+                written = await _write_page(response, page, item_json, written)
+            await _write(response.write_eof, b"]" if written else b"[]")
+        except BaseException:
+            if request.transport is not None:
+                request.transport.abort()  # RST: nothing buffered for a client that may never read it
+            raise
+        return response
+
+
+async def _write_page(response: web.StreamResponse, page: Sequence[T], item_json: Callable[[T], Any],
+                      after_items: bool) -> bool:
+    """Write the page's items: after a comma when items came before, else after the opening "[".
+    True once any item was written."""
+    if not page:
+        return after_items
+    body = orjson.dumps([item_json(item) for item in page], default=_default)
+    await _write(response.write, b"," + body[1:-1] if after_items else body[:-1])
+    return True
+
+
+async def _write(write: Callable[[bytes], Awaitable[None]], data: bytes) -> None:
+    """`write(data)`, which waits while the socket's buffer is full (a slow reader), within
+    STALLED_READER_SECONDS."""
+    try:
+        async with asyncio.timeout(STALLED_READER_SECONDS):
+            await write(data)
+    except TimeoutError:
+        raise ConnectionResetError("the client stopped reading the answer") from None
