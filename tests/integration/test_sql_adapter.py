@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from uuid import uuid4
 
-import orjson
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -17,16 +16,17 @@ from alembic.migration import MigrationContext
 from billing.adapters.sql.engine import create_engine, create_read_engine, database_answers
 from billing.adapters.sql.tables import metadata, users
 from billing.adapters.sql.unit_of_work import ReadOnlyViolation, SqlUnitOfWork
-from billing.domain.use_cases.views import AttachmentView, BillView
-from billing.entrypoints.http.wire import _default, bill_json
 from billing.domain.model import (
     Attachment,
+    AttachmentView,
     Bill,
     BillCursor,
     BillDetails,
     BillQuery,
+    BillView,
     EmailAlreadyRegistered,
     PaymentStatus,
+    ServiceBusy,
     ServiceUnavailable,
     User,
 )
@@ -93,7 +93,7 @@ async def test_error_inside_the_block_rolls_back(engine) -> None:
         assert await uow.users.get(user.id) is None
 
 
-async def test_listing_filters_orders_and_pages(engine) -> None:
+async def test_bill_views_filter_order_and_page_one_owners_bills(engine) -> None:
     owner, other = a_user(), a_user("other@example.com")
     bills = [a_bill(owner, date(2026, 12, d), status=s) for d, s in ((3, "due"), (1, "paid"), (3, "due"), (9, "past_due"))]
     async with SqlUnitOfWork(engine) as uow:
@@ -103,14 +103,16 @@ async def test_listing_filters_orders_and_pages(engine) -> None:
             await uow.bills.add(bill)
         await uow.commit()
     async with SqlUnitOfWork(engine) as uow:
-        everything = await uow.bills.list(owner.id, BillQuery())
+        everything = await uow.bill_views.page(owner.id, BillQuery())
         expected = sorted(bills, key=lambda b: (b.details.due_date, str(b.id)))
-        assert [b.id for b in everything] == [b.id for b in expected]
+        assert everything == [BillView.of(b) for b in expected]
         after = BillCursor(expected[1].details.due_date, expected[1].id)
-        page = await uow.bills.list(owner.id, BillQuery(limit=2, after=after))
+        page = await uow.bill_views.page(owner.id, BillQuery(limit=2, after=after))
         assert [b.id for b in page] == [b.id for b in expected[2:4]]
-        unpaid = await uow.bills.list(owner.id, BillQuery(payment_status=PaymentStatus.DUE, due_before=date(2026, 12, 3)))
+        unpaid = await uow.bill_views.page(owner.id, BillQuery(payment_status=PaymentStatus.DUE,
+                                                               due_before=date(2026, 12, 3), due_after=date(2026, 12, 2)))
         assert {b.id for b in unpaid} == {bills[0].id, bills[2].id}
+        assert await uow.bill_views.page(uuid4(), BillQuery()) == []
 
 
 async def test_update_and_delete_are_scoped_to_the_owner(engine) -> None:
@@ -200,20 +202,20 @@ async def test_caller_views_read_the_caller_with_their_bill_or_bills_in_one_quer
         expected = sorted(bills, key=lambda b: (b.details.due_date, str(b.id)))
         async with SqlUnitOfWork(reads_engine, read_only=True) as reads:
             views = reads.caller_views
-            assert await views.bill("jo@example.com", bills[0].id) == (owner, bills[0])
+            assert await views.bill("jo@example.com", bills[0].id) == (owner, BillView.of(bills[0]))
             assert await views.bill("jo@example.com", theirs.id) == (owner, None)  # someone else's: not found
             assert await views.bill("jo@example.com", uuid4()) == (owner, None)
             assert await views.bill("nobody@example.com", bills[0].id) is None
             def ids(found):  # type: ignore[no-untyped-def]
-                return found[0], [row.json["id"] for row in found[1]]
+                return found[0], [view.id for view in found[1]]
 
-            assert ids(await views.bills("jo@example.com", BillQuery())) == (owner, [str(b.id) for b in expected])
+            assert await views.bills("jo@example.com", BillQuery()) == (owner, [BillView.of(b) for b in expected])
             after = BillCursor(expected[1].details.due_date, expected[1].id)
             page = await views.bills("jo@example.com", BillQuery(limit=2, after=after))
-            assert ids(page) == (owner, [str(b.id) for b in expected[2:4]])
+            assert ids(page) == (owner, [b.id for b in expected[2:4]])
             unpaid = await views.bills("jo@example.com", BillQuery(payment_status=PaymentStatus.DUE,
                                                                     due_before=date(2026, 12, 3), due_after=date(2026, 12, 2)))
-            assert unpaid[0] == owner and set(ids(unpaid)[1]) == {str(bills[0].id), str(bills[2].id)}
+            assert unpaid[0] == owner and set(ids(unpaid)[1]) == {bills[0].id, bills[2].id}
             assert await views.bills("jo@example.com", BillQuery(payment_status=PaymentStatus.DUE,
                                                                   due_after=date(2027, 1, 1))) == (owner, [])
             assert await views.bills("idle@example.com", BillQuery(limit=3)) == (idle, [])
@@ -246,15 +248,15 @@ async def test_read_only_unit_of_work_has_one_deadline_and_gives_up_a_stuck_conn
         await engine.dispose()
 
 
-async def test_listed_rows_are_byte_for_byte_the_wire_representation_of_the_entities(engine, database_url: str) -> None:
+async def test_read_models_hold_the_stored_values_exactly(engine, database_url: str) -> None:
     reads_engine = create_read_engine(database_url, engine, pool_size=1)
     owner = a_user()
-    on_the_second = datetime(2026, 11, 24, 9, 30, 0, tzinfo=UTC)  # no fraction: still .000 on the wire
+    on_the_second = datetime(2026, 11, 24, 9, 30, 0, tzinfo=UTC)  # no fraction in the stored text either
     bills = [a_bill(owner, date(2026, 12, 1)), dataclasses.replace(a_bill(owner, date(2026, 12, 2), amount="0.10"),
                                                                      created_ts=on_the_second, updated_ts=on_the_second)]
     attachment = Attachment(id=uuid4(), bill_id=bills[0].id, file_name="facture été.pdf", size=1234, md5="0" * 32,
                             sha256="1" * 64, mime_type="application/pdf", object_key=f"bills/{bills[0].id}/x",
-                            upload_date=on_the_second)
+                            upload_date=NOW)
     try:
         async with SqlUnitOfWork(engine) as uow:
             await uow.users.add(owner)
@@ -262,19 +264,15 @@ async def test_listed_rows_are_byte_for_byte_the_wire_representation_of_the_enti
                 await uow.bills.add(bill)
             await uow.attachments.add(attachment)
             await uow.commit()
+        bills[0].attachment = attachment
+        expected = [BillView.of(bill) for bill in bills]
+        assert expected[0].attachment == AttachmentView.of(attachment)  # unsigned: url None
         async with SqlUnitOfWork(reads_engine, read_only=True) as reads:
-            found = await reads.caller_views.bills("jo@example.com", BillQuery())
-            entities = await reads.bills.list(owner.id, BillQuery())
-        assert found is not None and found[0] == owner and len(found[1]) == 2
-        for row, bill in zip(found[1], entities, strict=True):
-            view = BillView(bill, None if bill.attachment is None else AttachmentView(bill.attachment, "https://signed"))
-            body = dict(row.json)
-            if row.object_key is not None:
-                assert body["attachment"]["url"] is None
-                body["attachment"] = body["attachment"] | {"url": "https://signed"}
-            assert orjson.dumps(body, default=_default) == orjson.dumps(bill_json(view), default=_default)
-            assert row.object_key == (None if bill.attachment is None else bill.attachment.object_key)
-        assert found[1][0].object_key == attachment.object_key
+            assert await reads.caller_views.bills("jo@example.com", BillQuery()) == (owner, expected)
+            assert await reads.bill_views.page(owner.id, BillQuery()) == expected
+            assert await reads.caller_views.bill("jo@example.com", bills[0].id) == (owner, expected[0])
+        view = expected[1]
+        assert (view.amount_due, view.created_ts.tzinfo, view.categories) == (Decimal("0.10"), UTC, ("énergie", "home"))
     finally:
         if reads_engine is not engine:
             await reads_engine.dispose()
@@ -305,4 +303,25 @@ async def test_units_of_work_get_pooled_connections_in_arrival_order(mysql_url: 
         assert order == ["first", "second", "third", "first again"]
     finally:
         await reads_engine.dispose()
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("read_only", [True, False], ids=["reads", "transactions"])
+async def test_unit_of_work_is_busy_not_unreachable_when_every_pooled_connection_is_in_use(
+        mysql_url: str, read_only: bool) -> None:
+    engine = create_engine(mysql_url, pool_size=1)
+    pool = create_read_engine(mysql_url, engine, pool_size=1) if read_only else engine
+    try:
+        async with SqlUnitOfWork(pool, timeout=5, read_only=read_only):  # holds the pool's one connection
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(ServiceBusy) as busy:
+                async with SqlUnitOfWork(pool, timeout=0.2, read_only=read_only):
+                    pass
+            assert asyncio.get_running_loop().time() - started < 1.0
+            assert "in use" in str(busy.value) and "cannot be reached" not in str(busy.value)
+        async with SqlUnitOfWork(pool, timeout=0.2, read_only=read_only) as uow:  # given back: served again
+            assert (await uow.execute(sa.select(sa.literal(1)))).scalar() == 1
+    finally:
+        if pool is not engine:
+            await pool.dispose()
         await engine.dispose()

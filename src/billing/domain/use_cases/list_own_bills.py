@@ -10,7 +10,7 @@ from billing.domain.use_cases.views import signed_bills
 from billing.ports import FileStore, ReadOnlyUnitOfWork
 
 # Bills per page of an unpaged listing: the most one listing holds in memory at a time.
-PAGE_SIZE = 500
+PAGE_SIZE = 250
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -12,7 +12,7 @@ from billing.container import Container
 from billing.entrypoints.http import attachments, bills, ops, users
 from billing.entrypoints.http.headers import cors_middleware, security_headers
 from billing.entrypoints.http.idempotency import FINGERPRINTS, Fingerprints
-from billing.entrypoints.http.keys import CONTAINER, IN_FLIGHT, METRICS, SETTINGS, SHUTTING_DOWN
+from billing.entrypoints.http.keys import CONTAINER, IN_FLIGHT, METRICS, SETTINGS, SHUTTING_DOWN, STREAM_TURN
 from billing.entrypoints.http.lifecycle import InFlight, in_flight_middleware
 from billing.entrypoints.http.observability import observability_middleware
 from billing.entrypoints.http.problems import problem_middleware
@@ -38,6 +38,7 @@ def create_app(container: Container) -> web.Application:
     # `billing serve` and `billing local` always pass a secret (cli.py); an app built without one
     # (tests, embedding) gets its own, so its fingerprints are never unkeyed.
     app[FINGERPRINTS] = Fingerprints(settings.idempotency_secret or secrets.token_hex(32))
+    app[STREAM_TURN] = asyncio.Semaphore(1)
     app.add_routes(users.routes)
     app.add_routes(bills.routes)
     app.add_routes(attachments.routes)

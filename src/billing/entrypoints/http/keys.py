@@ -15,6 +15,8 @@ SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
 SHUTTING_DOWN = web.AppKey("shutting_down", asyncio.Event)  # set on SIGTERM: /readyz turns 503
 IN_FLIGHT = web.AppKey("in_flight", object)  # lifecycle.InFlight: the requests in progress
+# One page of a streamed answer is produced (read and encoded) at a time per process: see wire.py.
+STREAM_TURN = web.AppKey("stream_turn", asyncio.Semaphore)
 # Headers a middleware wants on the answer, added when it is prepared (headers.answer_headers):
 # a streamed answer sends its headers before the middlewares see it returned.
 ANSWER_HEADERS = web.RequestKey("answer_headers", dict[str, str])

@@ -15,6 +15,7 @@ from aiohttp import hdrs, web
 
 from billing.domain.model import AttachmentView, BillView, FieldError, User, ValidationFailed
 from billing.entrypoints.http.body import read_body
+from billing.entrypoints.http.keys import STREAM_TURN
 
 JSON = "application/json"
 
@@ -137,6 +138,10 @@ async def stream_json_array(request: web.Request, first: Sequence[T], rest: Asyn
     """200 with the JSON array of `first` and then of each page of `rest`, written (chunked) as
     each page comes, so the answer is never held whole. `rest` is closed however this ends.
 
+    Pages are produced (read and encoded, CPU-bound) one at a time per process, whatever the
+    number of streams: the other requests of the worker run between two pages instead of waiting
+    behind a page of every stream in progress. Writing waits for the client outside that turn.
+
     Once the status line is out, a failure (a page that cannot be read, the client gone or not
     reading) cannot become an error answer: the connection is cut before the array and the
     chunked body end, so the client sees an incomplete answer, never a shorter array that looks
@@ -147,11 +152,22 @@ async def stream_json_array(request: web.Request, first: Sequence[T], rest: Asyn
         await response.prepare(request)
         if request.method == hdrs.METH_HEAD:
             return response  # the headers only: no page is read
+        turn = request.app[STREAM_TURN]
         try:
-            written = await _write_page(response, first, item_json, False)
-            async for page in rest:
-                written = await _write_page(response, page, item_json, written)
-            await _write(response.write_eof, b"]" if written else b"[]")
+            async with turn:
+                data = _items(first, item_json)
+            await _write(response.write, b"[" + data)
+            written = bool(first)
+            while True:
+                async with turn:
+                    page = await anext(rest, None)
+                    data = b"" if page is None else _items(page, item_json)
+                if page is None:
+                    break
+                if data:
+                    await _write(response.write, (b"," if written else b"") + data)
+                    written = True
+            await _write(response.write_eof, b"]")
         except BaseException:
             if request.transport is not None:
                 request.transport.abort()  # RST: nothing buffered for a client that may never read it
@@ -159,15 +175,9 @@ async def stream_json_array(request: web.Request, first: Sequence[T], rest: Asyn
         return response
 
 
-async def _write_page(response: web.StreamResponse, page: Sequence[T], item_json: Callable[[T], Any],
-                      after_items: bool) -> bool:
-    """Write the page's items: after a comma when items came before, else after the opening "[".
-    True once any item was written."""
-    if not page:
-        return after_items
-    body = orjson.dumps([item_json(item) for item in page], default=_default)
-    await _write(response.write, b"," + body[1:-1] if after_items else body[:-1])
-    return True
+def _items(page: Sequence[T], item_json: Callable[[T], Any]) -> bytes:
+    """The page's items as JSON, comma-separated, without the array's brackets."""
+    return orjson.dumps([item_json(item) for item in page], default=_default)[1:-1]
 
 
 async def _write(write: Callable[[bytes], Awaitable[None]], data: bytes) -> None:
