@@ -13,7 +13,6 @@ from types import TracebackType
 from typing import Self, TypeVar
 from uuid import UUID
 
-from billing.domain.model.bill import UNPAID
 from billing.domain.model import (
     Attachment,
     Bill,
@@ -25,8 +24,7 @@ from billing.domain.model import (
     ServiceUnavailable,
     User,
 )
-from billing.domain.model.throttle import Tally
-from billing.ports import HeldKey, KeyClaim, VerificationGate
+from billing.domain.model.bill import UNPAID
 from billing.domain.model.legacy import (
     CopiedObject,
     LegacyAttachment,
@@ -35,6 +33,8 @@ from billing.domain.model.legacy import (
     LegacySourceError,
     LegacyUser,
 )
+from billing.domain.model.throttle import Tally
+from billing.ports import HeldKey, KeyClaim, VerificationGate
 
 T = TypeVar("T")
 

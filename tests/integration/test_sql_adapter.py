@@ -13,7 +13,11 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from billing.adapters.sql.engine import create_engine, create_read_engine, database_answers
+from billing.adapters.sql.engine import (
+    create_engine,
+    create_read_engine,
+    database_answers,
+)
 from billing.adapters.sql.tables import metadata, users
 from billing.adapters.sql.unit_of_work import ReadOnlyViolation, SqlUnitOfWork
 from billing.domain.model import (

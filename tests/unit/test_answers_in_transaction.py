@@ -12,14 +12,21 @@ from uuid import uuid4
 import pytest
 
 from billing.domain.model import AttachmentView
+from billing.domain.model.throttle import RegistrationRules
 from billing.domain.use_cases.attach_file import AttachFile, AttachFileCommand
 from billing.domain.use_cases.create_bill import CreateBill, CreateBillCommand
-from billing.domain.model.throttle import RegistrationRules
 from billing.domain.use_cases.register_user import RegisterUser, RegisterUserCommand
 from billing.domain.use_cases.throttle import Throttle
 from billing.ports import IdempotencyAnswers, KeyClaim
 from tests.conftest import PASSWORD
-from tests.fakes import FakeClock, FakeFileStore, FakePasswordHasher, FakeUnitOfWork, IdempotencyRow, Tables
+from tests.fakes import (
+    FakeClock,
+    FakeFileStore,
+    FakePasswordHasher,
+    FakeUnitOfWork,
+    IdempotencyRow,
+    Tables,
+)
 
 BILL = {"vendor": "Acme", "bill_date": "2026-11-01", "due_date": "2026-11-20", "amount_due": Decimal("10"),
         "payment_status": "due"}

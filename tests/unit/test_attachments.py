@@ -9,7 +9,14 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from billing.domain.model import AttachmentView, FileTooLarge, NotFound, ServiceUnavailable, UnsupportedFileType, ValidationFailed
+from billing.domain.model import (
+    AttachmentView,
+    FileTooLarge,
+    NotFound,
+    ServiceUnavailable,
+    UnsupportedFileType,
+    ValidationFailed,
+)
 from billing.domain.model.attachment import clean_file_name, sniff_mime_type
 from billing.domain.use_cases.attach_file import AttachFile, AttachFileCommand
 from billing.domain.use_cases.create_bill import CreateBill, CreateBillCommand

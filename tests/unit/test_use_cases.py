@@ -22,12 +22,23 @@ from billing.domain.use_cases.authenticate import Authenticate, Credentials
 from billing.domain.use_cases.create_bill import CreateBill, CreateBillCommand
 from billing.domain.use_cases.delete_bill import DeleteBill, DeleteBillCommand
 from billing.domain.use_cases.get_own_bill import GetOwnBill, GetOwnBillCommand
-from billing.domain.use_cases.list_own_bills import ListOwnBills, ListOwnBillsCommand, OwnBills
+from billing.domain.use_cases.list_own_bills import (
+    ListOwnBills,
+    ListOwnBillsCommand,
+    OwnBills,
+)
 from billing.domain.use_cases.register_user import RegisterUser, RegisterUserCommand
 from billing.domain.use_cases.throttle import Throttle
 from billing.domain.use_cases.update_bill import UpdateBill, UpdateBillCommand
 from billing.domain.use_cases.update_profile import UpdateProfile, UpdateProfileCommand
-from tests.fakes import FakeClock, FakeFileStore, FakePasswordHasher, FakeReadOnlyUnitOfWork, FakeUnitOfWork, Tables
+from tests.fakes import (
+    FakeClock,
+    FakeFileStore,
+    FakePasswordHasher,
+    FakeReadOnlyUnitOfWork,
+    FakeUnitOfWork,
+    Tables,
+)
 
 PASSWORD = "Abcd1234!"
 BILL = {"vendor": "Acme", "bill_date": "2026-11-01", "due_date": "2026-11-20", "amount_due": Decimal("10.5"),

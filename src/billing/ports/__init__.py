@@ -2,7 +2,13 @@
 
 from billing.ports.clock import Clock
 from billing.ports.file_store import FileStore
-from billing.ports.idempotency import HeldKey, IdempotencyAnswers, IdempotencyStore, KeyClaim, RecordAnswer
+from billing.ports.idempotency import (
+    HeldKey,
+    IdempotencyAnswers,
+    IdempotencyStore,
+    KeyClaim,
+    RecordAnswer,
+)
 from billing.ports.legacy import LegacySource
 from billing.ports.messaging import (
     DigestPublisher,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Collection, Mapping, Sequence
-from typing import Any, Protocol
 import random
-from datetime import UTC, date, datetime
+from collections.abc import Collection, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any, Protocol
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -16,8 +16,6 @@ from billing.adapters.null_metrics import NullMetrics
 from billing.adapters.sql.errors import database_errors
 from billing.adapters.sql.tables import attachments, bills, idempotency_keys, users
 from billing.adapters.sql.types import UTCDateTime, UUIDString
-from billing.domain.model.bill import UNPAID
-from billing.domain.model.clock import to_millis
 from billing.domain.model import (
     Attachment,
     AttachmentView,
@@ -30,8 +28,10 @@ from billing.domain.model import (
     PaymentStatus,
     User,
 )
-from billing.ports.metrics import DB_DURATION, Metrics
+from billing.domain.model.bill import UNPAID
+from billing.domain.model.clock import to_millis
 from billing.ports.idempotency import HeldKey, KeyClaim
+from billing.ports.metrics import DB_DURATION, Metrics
 
 
 def operation_of(statement: sa.Executable) -> str:

@@ -16,7 +16,6 @@ from billing.adapters.null_metrics import NullMetrics
 from billing.adapters.sql.attempt_counters import SqlAttemptCounterRepository
 from billing.adapters.sql.engine import checkout_gate
 from billing.adapters.sql.errors import BUSY, UNREACHABLE, database_errors
-from billing.domain.model import ServiceBusy, ServiceUnavailable
 from billing.adapters.sql.repositories import (
     SqlAttachmentRepository,
     SqlBillRepository,
@@ -25,6 +24,7 @@ from billing.adapters.sql.repositories import (
     SqlIdempotencyRepository,
     SqlUserRepository,
 )
+from billing.domain.model import ServiceBusy, ServiceUnavailable
 from billing.ports.metrics import DB_DURATION, Metrics
 
 

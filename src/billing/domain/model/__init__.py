@@ -1,7 +1,13 @@
 """Entities, value objects and rules. Standard library only: no I/O, no clock, no frameworks."""
 
 from billing.domain.model.attachment import Attachment
-from billing.domain.model.bill import Bill, BillCursor, BillDetails, BillQuery, PaymentStatus
+from billing.domain.model.bill import (
+    Bill,
+    BillCursor,
+    BillDetails,
+    BillQuery,
+    PaymentStatus,
+)
 from billing.domain.model.errors import (
     AuthenticationFailed,
     Conflict,

@@ -15,10 +15,15 @@ from billing.domain.model import (
     UnsupportedFileType,
     ValidationFailed,
 )
-from billing.domain.model.attachment import SNIFF_BYTES, clean_file_name, object_key, sniff_mime_type
+from billing.domain.model.attachment import (
+    SNIFF_BYTES,
+    clean_file_name,
+    object_key,
+    sniff_mime_type,
+)
 from billing.domain.model.clock import to_millis
-from billing.ports import Clock, FileStore, RecordAnswer, UnitOfWork
 from billing.domain.use_cases.views import attachment_view
+from billing.ports import Clock, FileStore, RecordAnswer, UnitOfWork
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -4,7 +4,11 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from billing.domain.model import BillView, User
-from billing.domain.use_cases.authenticate import Authenticate, Credentials, login_address
+from billing.domain.use_cases.authenticate import (
+    Authenticate,
+    Credentials,
+    login_address,
+)
 from billing.domain.use_cases.views import signed_bill
 from billing.ports import FileStore, ReadOnlyUnitOfWork
 

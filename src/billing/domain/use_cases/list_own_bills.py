@@ -1,11 +1,15 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, replace
 from uuid import UUID
 
 from billing.domain.model import BillQuery, BillView, User
-from billing.domain.use_cases.authenticate import Authenticate, Credentials, login_address
+from billing.domain.use_cases.authenticate import (
+    Authenticate,
+    Credentials,
+    login_address,
+)
 from billing.domain.use_cases.views import signed_bills
 from billing.ports import FileStore, ReadOnlyUnitOfWork
 
@@ -25,7 +29,7 @@ class OwnBills:
     bills: Sequence[BillView]  # the page asked for; unpaged, the first page
     next: BillQuery | None  # paged: the query for the following page; None on the last one
     # Unpaged and longer than a page: the pages after `bills`, each read when asked for.
-    rest: AsyncIterator[Sequence[BillView]] | None = None
+    rest: AsyncGenerator[Sequence[BillView], None] | None = None
 
 
 class ListOwnBills:
@@ -70,7 +74,7 @@ class ListOwnBills:
             return OwnBills(caller, page, after)
         return OwnBills(caller, page, None, self._pages(caller.id, after))
 
-    async def _pages(self, owner_id: UUID, query: BillQuery) -> AsyncIterator[Sequence[BillView]]:
+    async def _pages(self, owner_id: UUID, query: BillQuery) -> AsyncGenerator[Sequence[BillView], None]:
         size = self._page_size
         while True:
             async with self._reads as reads:  # the connection goes back before the page is yielded

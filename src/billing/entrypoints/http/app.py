@@ -12,7 +12,14 @@ from billing.container import Container
 from billing.entrypoints.http import attachments, bills, ops, users
 from billing.entrypoints.http.headers import cors_middleware, security_headers
 from billing.entrypoints.http.idempotency import FINGERPRINTS, Fingerprints
-from billing.entrypoints.http.keys import CONTAINER, IN_FLIGHT, METRICS, SETTINGS, SHUTTING_DOWN, STREAM_TURN
+from billing.entrypoints.http.keys import (
+    CONTAINER,
+    IN_FLIGHT,
+    METRICS,
+    SETTINGS,
+    SHUTTING_DOWN,
+    STREAM_TURN,
+)
 from billing.entrypoints.http.lifecycle import InFlight, in_flight_middleware
 from billing.entrypoints.http.observability import observability_middleware
 from billing.entrypoints.http.problems import problem_middleware

@@ -9,7 +9,13 @@ from collections.abc import AsyncIterator
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from billing.domain.model import AttachmentView, FieldError, FileTooLarge, User, ValidationFailed
+from billing.domain.model import (
+    AttachmentView,
+    FieldError,
+    FileTooLarge,
+    User,
+    ValidationFailed,
+)
 from billing.domain.model.attachment import clean_file_name
 from billing.domain.use_cases.attach_file import AttachFileCommand
 from billing.domain.use_cases.get_attachment import AttachmentCommand

@@ -16,7 +16,12 @@ from billing.entrypoints.http.auth import authenticated, caller_input, signed_in
 from billing.entrypoints.http.idempotency import idempotent, user_scope
 from billing.entrypoints.http.keys import CONTAINER, SETTINGS
 from billing.entrypoints.http.paths import path_uuid
-from billing.entrypoints.http.wire import bill_json, json_response, read_json_object, stream_json_array
+from billing.entrypoints.http.wire import (
+    bill_json,
+    json_response,
+    read_json_object,
+    stream_json_array,
+)
 from billing.ports import RecordAnswer
 
 routes = web.RouteTableDef()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -13,7 +13,13 @@ from typing import Any, TypeVar
 import orjson
 from aiohttp import hdrs, web
 
-from billing.domain.model import AttachmentView, BillView, FieldError, User, ValidationFailed
+from billing.domain.model import (
+    AttachmentView,
+    BillView,
+    FieldError,
+    User,
+    ValidationFailed,
+)
 from billing.entrypoints.http.body import read_body
 from billing.entrypoints.http.keys import STREAM_TURN
 
@@ -133,7 +139,7 @@ T = TypeVar("T")
 STALLED_READER_SECONDS = 30.0
 
 
-async def stream_json_array(request: web.Request, first: Sequence[T], rest: AsyncIterator[Sequence[T]],
+async def stream_json_array(request: web.Request, first: Sequence[T], rest: AsyncGenerator[Sequence[T], None],
                             item_json: Callable[[T], Any], headers: dict[str, str] | None = None) -> web.StreamResponse:
     """200 with the JSON array of `first` and then of each page of `rest`, written (chunked) as
     each page comes, so the answer is never held whole. `rest` is closed however this ends.
