@@ -119,6 +119,8 @@ def main() -> int:
         selected = [s.name for s in all_scenarios(run) if not args.only or s.name in args.only]
         serve = [str(Path(sys.executable).with_name("billing")), "serve", "--workers", str(args.workers)]
         serve_env = {"BILLING_DATABASE_URL": url, "BILLING_HTTP_HOST": "127.0.0.1"}
+        servers = ["billing", "hello", *(["billing-info"] if "mixed" in selected else [])]
+        run.ports = dict(zip(servers, free_ports(len(servers)), strict=True))
         start(run, "billing", serve, env=serve_env | {"BILLING_LOG_LEVEL": "WARNING"})
         start(run, "hello", [sys.executable, str(BENCH / "hello.py"), "{port}", str(args.workers)], env={})
         if "mixed" in selected:  # logs as production does; its lines go to a file nobody reads
@@ -205,15 +207,22 @@ def migrate(url: str) -> None:
 
 # ---------------------------------------------------------------- processes
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports: each socket stays bound until all are chosen (a port given back
+    at once may be handed out again before the server meant for it binds it)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def start(run: Run, name: str, argv: list[str], env: dict[str, str], output: Any = None) -> None:
-    """Start server `name` on a free port (BILLING_HTTP_PORT, or "{port}" in `argv`)."""
-    port = run.ports[name] = free_port()
+    """Start server `name` on its port (BILLING_HTTP_PORT, or "{port}" in `argv`)."""
+    port = run.ports[name]
     argv = [a.replace("{port}", str(port)) for a in argv]
     run.processes[name] = subprocess.Popen(argv, env=os.environ | env | {"BILLING_HTTP_PORT": str(port)}, cwd=ROOT,
                                            text=True, stdout=output, stderr=output)
