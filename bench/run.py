@@ -33,6 +33,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -503,7 +504,7 @@ class SideLoad:
         self.figures = asyncio.run(self._load())
 
     async def _load(self) -> dict[str, Any]:
-        listings: list[tuple[bool, float]] = []  # (complete, seconds)
+        listings: list[tuple[int, bool, float]] = []  # (status or 0 for a connection error, complete, seconds)
         hostile: list[tuple[int, float]] = []  # (status or 0 for a connection error, seconds)
         headers = {"Authorization": authorization(HOARDER)}
         connector = aiohttp.TCPConnector(limit=0)
@@ -511,14 +512,18 @@ class SideLoad:
             async def lister() -> None:
                 while not self._stop.is_set():
                     started = time.perf_counter()
+                    status = 0
                     try:
                         async with http.get(f"{self.base}/v1/bills", headers=headers) as response:
+                            status = response.status
                             body = await response.read()
                         # every bill, and the array closed (a cut stream fails the read or this)
-                        complete = response.status == 200 and body.count(b'{"id":') == HOARD and body.endswith(b"]")
+                        complete = status == 200 and body.count(b'{"id":') == HOARD and body.endswith(b"]")
                     except aiohttp.ClientError:
                         complete = False
-                    listings.append((complete, time.perf_counter() - started))
+                    listings.append((status, complete, time.perf_counter() - started))
+                    if not complete:
+                        await asyncio.sleep(0.1)  # a refused listing is no reason to hammer
 
             async def one_hostile() -> None:
                 started = time.perf_counter()
@@ -542,20 +547,26 @@ class SideLoad:
                 await asyncio.gather(*sent)
 
             await asyncio.gather(attacker(), *(lister() for _ in range(self.listers)))
-        statuses: dict[str, int] = {}
-        for status, _ in hostile:
-            statuses[str(status)] = statuses.get(str(status), 0) + 1
         return {
             "listings": {"clients": self.listers, "count": len(listings),
-                         "complete": sum(1 for ok, _ in listings if ok),
-                         "seconds_p50": _quantile([t for _, t in listings], 0.5)},
-            "hostile": {"rps": self.rps, "count": len(hostile), "statuses": statuses,
+                         "complete": sum(1 for _, ok, _ in listings if ok),
+                         "statuses": _counts(status for status, _, _ in listings),
+                         "seconds_p50": _quantile([t for _, _, t in listings], 0.5)},
+            "hostile": {"rps": self.rps, "count": len(hostile), "statuses": _counts(s for s, _ in hostile),
                         "ms_p50": _quantile([t * 1000 for _, t in hostile], 0.5),
                         "ms_p99": _quantile([t * 1000 for _, t in hostile], 0.99)},
         }
 
     def summary(self) -> str:
         return summary(self.figures)
+
+
+def _counts(statuses: Iterable[int]) -> dict[str, int]:
+    """How many of each status (0: the connection failed)."""
+    counts: dict[str, int] = {}
+    for status in statuses:
+        counts[str(status)] = counts.get(str(status), 0) + 1
+    return counts
 
 
 def _quantile(values: list[float], q: float) -> float | None:
@@ -569,7 +580,8 @@ def _quantile(values: list[float], q: float) -> float | None:
 def summary(side: dict[str, Any]) -> str:
     listed, hostile = side["listings"], side["hostile"]
     return (f"{listed['complete']} of {listed['count']} listings of {HOARD:,} bills complete "
-            f"({listed['clients']} clients, p50 {listed['seconds_p50']} s each); {hostile['count']} hostile paths at "
+            f"({listed['clients']} clients, statuses {listed['statuses']}, p50 {listed['seconds_p50']} s each); "
+            f"{hostile['count']} hostile paths at "
             f"{hostile['rps']:g}/s, statuses {hostile['statuses']}, p50 {hostile['ms_p50']} ms, p99 {hostile['ms_p99']} ms")
 
 
