@@ -9,6 +9,7 @@ here until the requests in progress have been answered, and only then lets aioht
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 
 from aiohttp import web
@@ -83,6 +84,14 @@ class GracefulRunner(BillingAppRunner):
         super().__init__(app, headers=security_header_values(app[SETTINGS]), shutdown_timeout=AIOHTTP_SHUTDOWN_TIMEOUT,
                          access_log=None, handle_signals=False)
         self.drain_seconds = drain_seconds  # 0 skips the drain (`billing local` when a companion died)
+
+    async def setup(self) -> None:
+        await super().setup()
+        # What startup built (modules, the app, the container's pools and clients) lives as long as
+        # the process: out of the collector's reach, a full collection walks what requests allocate,
+        # not the ~185,000 objects of startup (a 120 ms pause of the worker's event loop otherwise).
+        gc.collect()
+        gc.freeze()
 
     async def cleanup(self) -> None:
         self.app[SHUTTING_DOWN].set()
