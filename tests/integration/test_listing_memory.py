@@ -74,7 +74,7 @@ class Server:
 def server(tmp_path_factory: pytest.TempPathFactory, mysql_url: str, aws_endpoint: str) -> Iterator[Server]:
     tmp_path = tmp_path_factory.mktemp("listing")
     asyncio.run(_wiped(mysql_url))
-    env = live_env(tmp_path, aws_endpoint, database_url=mysql_url, log_level="INFO")
+    env = live_env(tmp_path, aws_endpoint, database_url=mysql_url, log_level="INFO", idempotency_secret="s" * 64)
     process = start_serve(tmp_path, env)
     try:
         yield Server(process, int(env["BILLING_HTTP_PORT"]), tmp_path / "serve.log")
@@ -173,9 +173,9 @@ def test_ten_listings_of_20000_bills_complete_in_bounded_memory_while_others_are
     assert listed[0]["amount_due"] == 1234.56 and listed[0]["created_ts"] == "2026-11-24T09:30:00.123Z"
     assert growth < GROWTH_LIMIT, f"the server grew by {growth / 2**20:.1f} MiB"
     # Served between the pages, on the same worker: never refused (timed_reads), not held behind
-    # every stream (without one page at a time per process: a median of 0.8 s here). Loose bounds:
-    # the machine is shared.
-    assert len(latencies) >= 10 and statistics.median(latencies) < 0.25 and p90 < 0.5, latencies
+    # every stream (a median of 0.8 s when each stream produced its pages freely; ~12 ms, p90 ~32 ms
+    # on a busy shared machine with one page at a time and streams giving way). Loose bounds.
+    assert len(latencies) >= 10 and statistics.median(latencies) < 0.1 and p90 < 0.25, latencies
     levels = {line["level"] for line in server.log_lines()}
     assert levels <= {"INFO"}, [line for line in server.log_lines() if line["level"] != "INFO"]
 

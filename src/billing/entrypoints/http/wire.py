@@ -137,6 +137,10 @@ T = TypeVar("T")
 # A streamed answer whose client has not taken a page for this long is cut off: a reader that
 # stalls must not hold the server's memory (a page, the socket's buffer) for ever.
 STALLED_READER_SECONDS = 30.0
+# Streams give way to the worker's other requests: after a page, the turn (app[STREAM_TURN]) stays
+# taken twice as long as the page took, so streams together use at most a third of the worker's
+# time, whatever their number. Bulk goes slower; the requests beside it stay quick.
+GIVE_WAY = 2.0
 
 
 async def stream_json_array(request: web.Request, first: Sequence[T], rest: AsyncGenerator[Sequence[T], None],
@@ -145,8 +149,9 @@ async def stream_json_array(request: web.Request, first: Sequence[T], rest: Asyn
     each page comes, so the answer is never held whole. `rest` is closed however this ends.
 
     Pages are produced (read and encoded, CPU-bound) one at a time per process, whatever the
-    number of streams: the other requests of the worker run between two pages instead of waiting
-    behind a page of every stream in progress. Writing waits for the client outside that turn.
+    number of streams, and then the streams give way (GIVE_WAY): the other requests of the worker
+    run between two pages instead of waiting behind a page of every stream in progress. Writing
+    waits for the client outside that turn.
 
     Once the status line is out, a failure (a page that cannot be read, the client gone or not
     reading) cannot become an error answer: the connection is cut before the array and the
@@ -164,10 +169,13 @@ async def stream_json_array(request: web.Request, first: Sequence[T], rest: Asyn
                 data = await _items(first, item_json)
             await _write(response.write, b"[" + data)
             written = bool(first)
+            loop = asyncio.get_running_loop()
             while True:
                 async with turn:
+                    started = loop.time()
                     page = await anext(rest, None)
                     data = b"" if page is None else await _items(page, item_json)
+                    await asyncio.sleep(GIVE_WAY * (loop.time() - started))
                 if page is None:
                     break
                 if data:
