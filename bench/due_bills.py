@@ -98,6 +98,7 @@ async def latency(samples: int) -> dict[str, object]:
 
 async def worker_throughput(requests: int, users: int) -> dict[str, object]:
     from dependency_injector import providers
+    from run import reset_database  # bench/run.py: creates the database if needed, drops its tables
 
     from billing.adapters.security.hasher import Argon2PasswordHasher, CachingPasswordHasher
     from billing.adapters.sql.migrate import upgrade_to_head
@@ -107,8 +108,6 @@ async def worker_throughput(requests: int, users: int) -> dict[str, object]:
     from billing.domain.use_cases.register_user import RegisterUserCommand
     from billing.entrypoints.local_aws import LocalAwsEmulator
     from billing.entrypoints.worker import due_bills_consumer
-
-    from run import reset_database  # bench/run.py: creates the database if needed, drops its tables
 
     await asyncio.to_thread(reset_database, MYSQL)
     await asyncio.to_thread(upgrade_to_head, MYSQL)

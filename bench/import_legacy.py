@@ -29,9 +29,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.legacy_schema import OLD_SCHEMA  # noqa: E402
+
 from billing.adapters.sql.migrate import upgrade_to_head  # noqa: E402
 from billing.adapters.sql.tables import metadata  # noqa: E402
-from tests.legacy_schema import OLD_SCHEMA  # noqa: E402
 
 HASH = "$2b$10$" + "N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"
 

@@ -41,13 +41,13 @@ from billing.config import Settings
 from billing.domain.model.throttle import RegistrationRules, SignInRules
 from billing.domain.use_cases.attach_file import AttachFile
 from billing.domain.use_cases.authenticate import Authenticate
-from billing.domain.use_cases.get_own_bill import GetOwnBill
-from billing.domain.use_cases.list_own_bills import ListOwnBills
 from billing.domain.use_cases.create_bill import CreateBill
 from billing.domain.use_cases.delete_attachment import DeleteAttachment
 from billing.domain.use_cases.delete_bill import DeleteBill
 from billing.domain.use_cases.get_attachment import GetAttachment
+from billing.domain.use_cases.get_own_bill import GetOwnBill
 from billing.domain.use_cases.import_legacy import ImportLegacyData
+from billing.domain.use_cases.list_own_bills import ListOwnBills
 from billing.domain.use_cases.prepare_due_bills_digest import PrepareDueBillsDigest
 from billing.domain.use_cases.register_user import RegisterUser
 from billing.domain.use_cases.request_due_bills_email import RequestDueBillsEmail

@@ -35,7 +35,7 @@ MYSQL_URL = os.environ.get(
 def mysql_url() -> str:
     try:
         upgrade_to_head(MYSQL_URL)
-    except Exception as exc:  # noqa: BLE001 - turn any connection failure into one clear line
+    except Exception as exc:
         pytest.fail(f"MariaDB/MySQL at {MYSQL_URL.split('@')[-1]} is not usable ({exc.__class__.__name__}: {exc}); "
                     "run `make mariadb` or set BILLING_TEST_MYSQL_URL", pytrace=False)
     return MYSQL_URL

@@ -19,11 +19,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from billing.adapters.sql.tables import attachments, bills, users
+from billing.domain.model import NotFound
 from billing.entrypoints.http.app import create_app
 from tests.conftest import PASSWORD, basic
-from tests.legacy_schema import OLD_SCHEMA
-from billing.domain.model import NotFound
 from tests.integration.conftest import MYSQL_URL, make_container
+from tests.legacy_schema import OLD_SCHEMA
 
 # Our test database's name + "_legacy", on the same server: CI and each engineer keep their own.
 _url = make_url(MYSQL_URL)

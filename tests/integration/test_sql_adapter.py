@@ -34,6 +34,8 @@ from billing.domain.model import (
     ServiceUnavailable,
     User,
 )
+from billing.domain.use_cases.views import AttachmentView, BillView
+from billing.entrypoints.http.wire import _default, bill_json
 
 NOW = datetime(2026, 11, 24, 9, 30, 0, 123000, tzinfo=UTC)
 
@@ -242,9 +244,8 @@ async def test_read_only_unit_of_work_has_one_deadline_and_gives_up_a_stuck_conn
         async with SqlUnitOfWork(reads_engine, timeout=0.3, read_only=True) as reads:  # the pool recovered
             assert (await reads.execute(sa.select(sa.literal(1)))).scalar() == 1
         with pytest.raises(ServiceUnavailable):  # a stuck checkout (the pool's one connection held)
-            async with reads_engine.connect():
-                async with SqlUnitOfWork(reads_engine, timeout=0.2, read_only=True):
-                    pass
+            async with reads_engine.connect(), SqlUnitOfWork(reads_engine, timeout=0.2, read_only=True):
+                pass
         async with SqlUnitOfWork(reads_engine, timeout=0.3, read_only=True) as reads:
             assert (await reads.execute(sa.select(sa.literal(2)))).scalar() == 2
     finally:

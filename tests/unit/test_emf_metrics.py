@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 import json
 import re
-from datetime import date
 from collections.abc import AsyncIterator
+from datetime import date
 from typing import Any
 from uuid import uuid4
 

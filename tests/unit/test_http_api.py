@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import PASSWORD, basic
+from tests.conftest import basic
 from tests.unit.conftest import AUTH, USER
 
 JSON = {"Content-Type": "application/json"}

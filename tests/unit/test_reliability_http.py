@@ -8,14 +8,13 @@ import io
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
-
 from dependency_injector import providers
 
 from billing.config import ConfigError, Settings
 from billing.domain.use_cases.create_bill import CreateBill
 from billing.entrypoints.http.app import create_app
 from billing.entrypoints.http.idempotency import ABANDONED_AFTER, RETENTION
-from tests.conftest import PASSWORD, basic, container_with_fakes
+from tests.conftest import basic, container_with_fakes
 from tests.fakes import FakeClock, FakeFileStore, FakePasswordHasher, Tables
 from tests.unit.conftest import AUTH, USER
 from tests.unit.test_http_api import BILL, problem_of

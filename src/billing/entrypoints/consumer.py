@@ -99,7 +99,7 @@ class QueueConsumer:
             keeper.cancel()
             await self._reject(message, exc)
             return
-        except Exception as exc:  # noqa: BLE001 - every other failure means: leave it for redelivery
+        except Exception as exc:
             keeper.cancel()
             await self._retry_later(message, exc)
             return
@@ -122,7 +122,7 @@ class QueueConsumer:
         self._metrics.increment(f"{self._name}.messages.rejected", tags={"reason": str(exc.reason)})
         try:
             await self._queue.dead_letter(message, str(exc.reason))
-        except Exception as move_error:  # noqa: BLE001 - the queue's redrive policy is the fallback
+        except Exception as move_error:
             self._log.warning("%s: could not move message %s to the dead-letter queue (%s)", self._name,
                               message.message_id, move_error)
             await self._retry_later(message, exc)

@@ -9,10 +9,10 @@ from uuid import UUID
 from botocore.exceptions import ClientError
 
 from billing.adapters.aws.clients import AwsClients
-from billing.adapters.null_metrics import NullMetrics
-from billing.ports import Metrics
 from billing.adapters.aws.errors import aws_call, error_code
+from billing.adapters.null_metrics import NullMetrics
 from billing.domain.model.due_bills import EMAIL_WINDOW
+from billing.ports import Metrics
 
 # How long a claim may stay in "sending" before a retry of the same request may take it over
 # (the sender died between claiming and sending). Longer than any SES call plus retries.

@@ -7,8 +7,8 @@ from typing import Any
 from billing.adapters.aws.clients import AwsClients
 from billing.adapters.aws.errors import aws_call
 from billing.adapters.null_metrics import NullMetrics
-from billing.ports import Metrics
 from billing.domain.model.due_bills import Email
+from billing.ports import Metrics
 
 
 class SesMailer:

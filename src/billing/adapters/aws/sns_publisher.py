@@ -6,10 +6,10 @@ import asyncio
 from typing import Any
 
 from billing.adapters.aws.clients import AwsClients
-from billing.adapters.null_metrics import NullMetrics
-from billing.ports import Metrics
 from billing.adapters.aws.errors import aws_call
+from billing.adapters.null_metrics import NullMetrics
 from billing.domain.model.due_bills import DueBillsDigest
+from billing.ports import Metrics
 
 
 class SnsDigestPublisher:

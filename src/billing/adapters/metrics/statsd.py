@@ -55,12 +55,12 @@ class StatsdMetrics:
     def increment(self, name: str, value: int = 1, tags: Tags | None = None) -> None:
         try:
             self._client.increment(name, value=value, tags=_clean(tags))
-        except Exception:  # noqa: BLE001 - metrics never fail the caller
+        except Exception:
             pass
 
     def timing(self, name: str, milliseconds: float, tags: Tags | None = None) -> None:
         try:
             # Three decimals: microsecond resolution, and never an exponent (1e-05) on the wire.
             self._client.timing(name, value=round(max(milliseconds, 0.0), 3), tags=_clean(tags))
-        except Exception:  # noqa: BLE001 - metrics never fail the caller
+        except Exception:
             pass

@@ -8,8 +8,8 @@ Create Date: 2026-11-28
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.mysql import MEDIUMTEXT
 from alembic import op
+from sqlalchemy.dialects.mysql import MEDIUMTEXT
 
 from billing.adapters.sql.types import UTCDateTime
 
