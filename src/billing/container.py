@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -235,3 +236,25 @@ class Container(containers.DeclarativeContainer):
     # and passes the source on, `import_legacy_data(source=...)`; it closes the source afterwards.
     legacy_source = providers.Factory(MySqlLegacySource)
     import_legacy_data = providers.Factory(ImportLegacyData, uow=uow, source=legacy_source, store=file_store)
+
+
+async def init_resources(container: Container) -> None:
+    """Start every Resource. dependency-injector types init_resources() as `Awaitable | None`
+    (None when all resources are synchronous); ours are async, so it is awaited when there is one."""
+    started = container.init_resources()
+    if started is not None:
+        await started
+
+
+async def init_resource(resource: providers.Resource[Any]) -> None:
+    """Start one Resource (same typing as init_resources)."""
+    started = resource.init()
+    if started is not None:
+        await started
+
+
+async def shutdown_resources(container: Container) -> None:
+    """Close every Resource started by init_resources, in reverse order."""
+    stopped = container.shutdown_resources()
+    if stopped is not None:
+        await stopped

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from billing.config import ConfigError, Settings
-from billing.container import Container
+from billing.container import Container, init_resources, shutdown_resources
 from billing.domain.model import ServiceUnavailable
 from billing.domain.model.legacy import LegacySourceError
 from billing.entrypoints.listening import CannotListen
@@ -99,11 +99,11 @@ def _migrate(settings: Settings) -> int:
 def _bootstrap(settings: Settings) -> int:
     async def bootstrap() -> None:
         container = _container(settings)
-        await container.init_resources()
+        await init_resources(container)
         try:
             await container.bootstrap()
         finally:
-            await container.shutdown_resources()
+            await shutdown_resources(container)
 
     asyncio.run(bootstrap())
     print("billing: AWS resources are in place", file=sys.stderr)

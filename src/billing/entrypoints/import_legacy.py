@@ -7,7 +7,7 @@ import sys
 import time
 from typing import TextIO
 
-from billing.container import Container
+from billing.container import Container, init_resource, shutdown_resources
 from billing.domain.use_cases.import_legacy import KINDS, ImportLegacyDataCommand, ImportReport
 
 
@@ -65,16 +65,16 @@ def run_import(container: Container, *, source_url: str, old_bucket: str | None,
 async def _import(container: Container, source_url: str, command: ImportLegacyDataCommand) -> ImportReport:
     source = container.legacy_source(source_url)
     try:
-        await container.engine_lifetime.init()
+        await init_resource(container.engine_lifetime)
         if command.old_bucket and not command.dry_run:  # storage only when objects are to be copied
-            await container.aws_clients_lifetime.init()
+            await init_resource(container.aws_clients_lifetime)
         use_case = container.import_legacy_data(source=source)
         return await use_case.execute(command)
     finally:
         if isinstance(command.progress, ProgressBar):
             command.progress.finish()
         await source.close()
-        await container.shutdown_resources()
+        await shutdown_resources(container)
 
 
 def _counts(counter: dict[str, int]) -> str:

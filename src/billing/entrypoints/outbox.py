@@ -17,7 +17,7 @@ from pathlib import Path
 def read_outbox(directory: str) -> list[tuple[Path, EmailMessage]]:
     paths = sorted(Path(directory).glob("*.eml"), key=lambda p: p.stat().st_mtime)
     parser = BytesParser(policy=policy.default)
-    return [(path, parser.parsebytes(path.read_bytes())) for path in paths]  # type: ignore[misc]
+    return [(path, parser.parsebytes(path.read_bytes())) for path in paths]
 
 
 def print_outbox(directory: str) -> int:

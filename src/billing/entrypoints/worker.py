@@ -6,7 +6,7 @@ import asyncio
 import signal
 from typing import assert_never
 
-from billing.container import Container
+from billing.container import Container, init_resources, shutdown_resources
 from billing.domain.model.due_bills import DueBillsRequest, read_queued_work
 from billing.entrypoints.consumer import QueueConsumer
 from billing.ports import InboundMessage
@@ -37,8 +37,8 @@ async def run_worker(container: Container) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await container.init_resources()
+    await init_resources(container)
     try:
         await due_bills_consumer(container).run(stop)
     finally:
-        await container.shutdown_resources()
+        await shutdown_resources(container)

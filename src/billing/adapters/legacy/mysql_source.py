@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator, Callable
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from billing.config import read_database_url
 from billing.domain.model.legacy import LegacyAttachment, LegacyBill, LegacyCounts, LegacySourceError, LegacyUser
@@ -108,9 +108,9 @@ class _Reading:
 
     def __init__(self, source: MySqlLegacySource) -> None:
         self._source = source
-        self._conn: sa.ext.asyncio.AsyncConnection | None = None
+        self._conn: AsyncConnection | None = None
 
-    async def __aenter__(self) -> sa.ext.asyncio.AsyncConnection:
+    async def __aenter__(self) -> AsyncConnection:
         try:
             self._conn = await self._source._engine.connect()
         except (sa.exc.DBAPIError, OSError, TimeoutError) as exc:

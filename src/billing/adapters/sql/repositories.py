@@ -52,7 +52,7 @@ def operation_of(statement: sa.Executable) -> str:
 class Executor(Protocol):
     """Where repositories send statements: the unit of work's transaction (or an AsyncConnection)."""
 
-    async def execute(self, statement: sa.Executable, parameters: dict[str, Any] | None = None
+    async def execute(self, statement: sa.Executable, parameters: dict[str, Any] | list[dict[str, Any]] | None = None
                       ) -> sa.CursorResult[Any]: ...
 
 
@@ -455,13 +455,16 @@ def _user_row(user: User) -> dict[str, Any]:
 def _user(row: sa.Row[Any]) -> User:
     # The users table mirrors the User entity column for column; timestamps arrive as text (_as_text).
     mapping = row._mapping
-    return User(**{name: _utc(mapping[name]) if name in _USER_TIMESTAMPS else mapping[name] for name in _USER_FIELDS})
+    fields: dict[str, Any] = {name: _utc(mapping[name]) if name in _USER_TIMESTAMPS else mapping[name]
+                              for name in _USER_FIELDS}
+    return User(**fields)
 
 
 def _caller(row: sa.Row[Any]) -> User:
     mapping = row._mapping
-    return User(**{name: _utc(mapping[key]) if name in _USER_TIMESTAMPS else mapping[key]
-                   for name, key in _CALLER_FIELDS})
+    fields: dict[str, Any] = {name: _utc(mapping[key]) if name in _USER_TIMESTAMPS else mapping[key]
+                              for name, key in _CALLER_FIELDS}
+    return User(**fields)
 
 
 _USER_FIELDS = tuple(column.name for column in users.c)

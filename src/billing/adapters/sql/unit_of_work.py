@@ -138,7 +138,7 @@ class SqlUnitOfWork:
             raise
         return conn
 
-    async def execute(self, statement: sa.Executable, parameters: dict[str, Any] | None = None
+    async def execute(self, statement: sa.Executable, parameters: dict[str, Any] | list[dict[str, Any]] | None = None
                       ) -> sa.CursorResult[Any]:
         """Run a statement in this unit of work's transaction (what the repositories call).
 
@@ -164,7 +164,8 @@ class SqlUnitOfWork:
             with contextlib.suppress(Exception):
                 await conn.invalidate()
 
-    async def _execute(self, statement: sa.Executable, parameters: dict[str, Any] | None) -> sa.CursorResult[Any]:
+    async def _execute(self, statement: sa.Executable, parameters: dict[str, Any] | list[dict[str, Any]] | None
+                       ) -> sa.CursorResult[Any]:
         assert self._conn is not None, "statement outside `async with uow`"
         if self._read_only and not getattr(statement, "is_select", False):
             raise ReadOnlyViolation("a read-only unit of work runs SELECTs only")

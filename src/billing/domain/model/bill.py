@@ -46,10 +46,12 @@ def parse_date(value: object) -> date:
 
 
 def parse_payment_status(value: object) -> PaymentStatus:
-    try:
-        return PaymentStatus(value)
-    except ValueError:
-        raise ValueError("must be one of " + ", ".join(s.value for s in PaymentStatus)) from None
+    if isinstance(value, str):
+        try:
+            return PaymentStatus(value)
+        except ValueError:
+            pass
+    raise ValueError("must be one of " + ", ".join(s.value for s in PaymentStatus))
 
 
 def parse_categories(value: object) -> tuple[str, ...]:

@@ -182,7 +182,7 @@ class ImportLegacyData:
         if batch:
             await flush(run, batch)
 
-    async def _add_users(self, run: _Run, batch: list[tuple[object, User]]) -> None:
+    async def _add_users(self, run: _Run, batch: Sequence[tuple[object, User]]) -> None:
         report = run.report
         async with self._uow as uow:
             present = await uow.users.existing_ids([u.id for _, u in batch])
@@ -205,7 +205,7 @@ class ImportLegacyData:
                 await uow.users.add_many(new)
                 await uow.commit()
 
-    async def _add_bills(self, run: _Run, batch: list[tuple[object, Bill]]) -> None:
+    async def _add_bills(self, run: _Run, batch: Sequence[tuple[object, Bill]]) -> None:
         report = run.report
         async with self._uow as uow:
             present = await uow.bills.existing_ids([b.id for _, b in batch])
@@ -218,7 +218,7 @@ class ImportLegacyData:
                 await uow.bills.add_many(new)
                 await uow.commit()
 
-    async def _add_attachments(self, run: _Run, batch: list[tuple[object, Attachment]]) -> None:
+    async def _add_attachments(self, run: _Run, batch: Sequence[tuple[object, Attachment]]) -> None:
         report = run.report
         bill_ids = {a.bill_id for _, a in batch}
         async with self._uow as uow:

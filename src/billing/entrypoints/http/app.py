@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from billing.container import Container
+from billing.container import Container, init_resources, shutdown_resources
 from billing.entrypoints.http import attachments, bills, ops, users
 from billing.entrypoints.http.headers import cors_middleware, security_headers
 from billing.entrypoints.http.idempotency import FINGERPRINTS, Fingerprints
@@ -58,8 +58,8 @@ def create_app(container: Container) -> web.Application:
 async def _container_resources(app: web.Application) -> AsyncIterator[None]:
     """Open the container's resources (engine, clients) at startup; close them at shutdown."""
     container = app[CONTAINER]
-    await container.init_resources()
+    await init_resources(container)
     try:
         yield
     finally:
-        await container.shutdown_resources()
+        await shutdown_resources(container)

@@ -19,7 +19,8 @@ CORS_MAX_AGE = "600"
 
 # Answers aiohttp writes before any application code runs (a malformed request line, say) take
 # their Server header from this module global; the signal below covers every other answer.
-web_response.SERVER_SOFTWARE = SERVER
+# aiohttp has no public setting for it: a module attribute it does not re-export.
+web_response.SERVER_SOFTWARE = SERVER  # type: ignore[attr-defined]
 
 
 # Every /v1 answer is somebody's data (bills, profiles, pre-signed download URLs) or an error about

@@ -23,7 +23,8 @@ SPEC_URL = "/openapi.json"
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document: openapi.yaml is the single source, served as JSON."""
     with SPEC_FILE.open(encoding="utf-8") as f:
-        return yaml.safe_load(f)
+        document: dict[str, Any] = yaml.safe_load(f)
+    return document
 
 
 @routes.get("/healthz")
