@@ -4,6 +4,7 @@ ratios on a noisy machine.  Usage: python bench/hello.py PORT WORKERS"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -35,10 +36,8 @@ def main() -> int:
 
     def forward(signum: int, _frame: object) -> None:
         for pid in children:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
-            except ProcessLookupError:
-                pass
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import platform
@@ -690,11 +691,9 @@ def machine(db_version: str) -> dict[str, Any]:
                   if line.startswith("MemTotal"))
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0]
     os_name = platform.platform(terse=True)
-    try:
+    with contextlib.suppress(OSError, StopIteration):
         os_name = next(line.split("=", 1)[1].strip('"') for line in Path("/etc/os-release").read_text().splitlines()
                        if line.startswith("PRETTY_NAME="))
-    except (OSError, StopIteration):
-        pass
     return {"cpu": cpu, "cpus": os.cpu_count(), "memory_gib": round(mem_kb / 1024 / 1024), "os": os_name,
             "kernel": platform.release(), "python": platform.python_version(), "mariadb": db_version,
             "wrk": " ".join(wrk_version.split()[:2])}

@@ -253,7 +253,7 @@ async def test_ses_failure_leaves_the_ledger_free_so_a_retry_sends(pipeline, use
     event = sns_event(json.loads(message.body))
     ses = pipeline.container.aws_clients()["ses"]
     await ses.delete_identity(Identity=pipeline.settings.mail_sender)  # SES now rejects the sender
-    with pytest.raises(Exception, match="not verified|MessageRejected"):
+    with pytest.raises(Exception, match=r"not verified|MessageRejected"):
         await asyncio.to_thread(pipeline.runtime.invoke, event)
     me = await (await client.get("/v1/user/self", headers=basic(email))).json()
     dynamodb = pipeline.container.aws_clients()["dynamodb"]

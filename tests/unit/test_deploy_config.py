@@ -195,7 +195,7 @@ def unit_environment() -> Iterator[tuple[str, str, str]]:
 def possible_values() -> Iterator[tuple[str, str, str]]:
     """(where, variable, value) for every BILLING_* variable deploy/ sets, each value it can take."""
     app = Stack("app")
-    text, mapping = user_data()
+    _text, mapping = user_data()
     for name, raw in instance_environment().items():
         for value in app.substitute(raw, mapping):
             yield "instances (billing.env)", name, value

@@ -244,7 +244,7 @@ async def test_path_deeper_than_any_route_is_404_without_the_routers_walk(real_s
     async def cost(path: str, count: int = 20) -> float:
         started = time.thread_time()  # server and client share this thread; the client's part is small
         for _ in range(count):
-            status, headers, body = parse(await exchange(real_server, f"GET {path} HTTP/1.1\r\nHost: x\r\n"
+            status, headers, _body = parse(await exchange(real_server, f"GET {path} HTTP/1.1\r\nHost: x\r\n"
                                                                       f"Connection: close\r\n\r\n".encode()))
             assert status == 404 and headers["content-type"] == "application/problem+json", path
             assert headers["server"] == "billing" and headers["x-request-id"]

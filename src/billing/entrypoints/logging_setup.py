@@ -18,11 +18,12 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
+from types import MappingProxyType
 from typing import Any, TextIO
 
 import orjson
 
-_CONTEXT: ContextVar[Mapping[str, str]] = ContextVar("billing_log_context", default={})
+_CONTEXT: ContextVar[Mapping[str, str]] = ContextVar("billing_log_context", default=MappingProxyType({}))
 
 # Fields a LogRecord always has; anything else on a record came from `extra=` and is output.
 _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}

@@ -8,6 +8,7 @@ DogStatsD form `|#key:value`, which the CloudWatch agent turns into dimensions.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 
@@ -53,14 +54,10 @@ class StatsdMetrics:
             await self._client.close()
 
     def increment(self, name: str, value: int = 1, tags: Tags | None = None) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self._client.increment(name, value=value, tags=_clean(tags))
-        except Exception:
-            pass
 
     def timing(self, name: str, milliseconds: float, tags: Tags | None = None) -> None:
-        try:
-            # Three decimals: microsecond resolution, and never an exponent (1e-05) on the wire.
+        # Three decimals: microsecond resolution, and never an exponent (1e-05) on the wire.
+        with contextlib.suppress(Exception):
             self._client.timing(name, value=round(max(milliseconds, 0.0), 3), tags=_clean(tags))
-        except Exception:
-            pass

@@ -178,10 +178,8 @@ class SqlUnitOfWork:
             if not exc.connection_invalidated:
                 raise
         broken, self._conn = self._conn, None
-        try:
+        with contextlib.suppress(SQLAlchemyError, OSError):
             await broken.close()
-        except (SQLAlchemyError, OSError):
-            pass
         self._conn = await self._connect()
         return await self._conn.execute(statement, parameters)
 

@@ -95,9 +95,9 @@ class BillDetails:
             categories=errors.parse("categories", [] if categories is UNSET else categories, parse_categories),
             payment_status=errors.parse("payment_status", status, parse_payment_status),
         )
-        if isinstance(details.bill_date, date) and isinstance(details.due_date, date):
-            if details.due_date < details.bill_date:
-                errors.add("due_date", "must not be before bill_date")
+        if (isinstance(details.bill_date, date) and isinstance(details.due_date, date)
+                and details.due_date < details.bill_date):
+            errors.add("due_date", "must not be before bill_date")
         errors.raise_if_any()
         return details
 
