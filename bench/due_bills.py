@@ -195,7 +195,9 @@ print(json.dumps({{"import_ms": (imported - started) * 1000, "total_ms": (done -
                        check=True, capture_output=True)
         timings = []
         for _ in range(runs):
-            out = subprocess.run([sys.executable, "-S", "-c", probe], env=env, check=True, capture_output=True, text=True)
+            out = subprocess.run(
+                [sys.executable, "-S", "-c", probe], env=env, check=True, capture_output=True, text=True
+            )
             timings.append(json.loads(out.stdout.strip().splitlines()[-1]))
     total = sorted(t["total_ms"] for t in timings)
     return {"runs": runs, "import_ms_median": round(statistics.median(t["import_ms"] for t in timings), 1),
@@ -212,8 +214,10 @@ def main() -> None:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
     result = {
-        "benchmark": "due_bills", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": f"{platform.machine()} {os.cpu_count()} CPUs, {platform.python_implementation()} {platform.python_version()}",
+        "benchmark": "due_bills",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": f"{platform.machine()} {os.cpu_count()} CPUs,"
+        f" {platform.python_implementation()} {platform.python_version()}",
         "latency_202_to_email": asyncio.run(latency(args.samples)),
         "worker_throughput": asyncio.run(worker_throughput(args.requests, args.users)),
         "lambda_cold_start": lambda_cold_start(),

@@ -51,8 +51,10 @@ async def fill(legacy: str, target: str, users: int, bills_per_user: int) -> int
         user_rows = [{"id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "first": f"First{i}",
                       "email": f"User{i}@Example.com", "created": start + timedelta(minutes=i)} for i in range(users)]
         for chunk in range(0, users, 5000):
-            await conn.execute(sa.text("INSERT INTO `Users` VALUES (:id, :first, 'Doe', :pw, :email, :created, :created)"),
-                               [r | {"pw": HASH} for r in user_rows[chunk:chunk + 5000]])
+            await conn.execute(
+                sa.text("INSERT INTO `Users` VALUES (:id, :first, 'Doe', :pw, :email, :created, :created)"),
+                [r | {"pw": HASH} for r in user_rows[chunk : chunk + 5000]],
+            )
         bill_rows = []
         for user in user_rows:
             for _ in range(bills_per_user):

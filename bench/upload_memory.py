@@ -107,12 +107,20 @@ async def run(mib: int) -> dict[str, object]:
             server.wait(timeout=30)
     growth = peak - baseline
     return {
-        "benchmark": "upload_memory", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": f"{platform.machine()} {os.cpu_count()} CPUs, {platform.python_implementation()} {platform.python_version()}",
-        "file_mib": mib, "status": status, "stored_size": size, "seconds": round(elapsed, 2),
-        "throughput_mib_s": round(mib / elapsed, 1), "baseline_rss_mib": round(baseline / 2**20, 1),
-        "peak_rss_mib": round(peak / 2**20, 1), "peak_growth_mib": round(growth / 2**20, 1),
-        "target_growth_mib": 32, "met": status == 201 and growth < 32 * 2**20,
+        "benchmark": "upload_memory",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": f"{platform.machine()} {os.cpu_count()} CPUs,"
+        f" {platform.python_implementation()} {platform.python_version()}",
+        "file_mib": mib,
+        "status": status,
+        "stored_size": size,
+        "seconds": round(elapsed, 2),
+        "throughput_mib_s": round(mib / elapsed, 1),
+        "baseline_rss_mib": round(baseline / 2**20, 1),
+        "peak_rss_mib": round(peak / 2**20, 1),
+        "peak_growth_mib": round(growth / 2**20, 1),
+        "target_growth_mib": 32,
+        "met": status == 201 and growth < 32 * 2**20,
     }
 
 

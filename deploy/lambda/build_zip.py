@@ -192,7 +192,9 @@ def precompile(root: Path) -> None:
         raise SystemExit(f"build with Python {'.'.join(map(str, LAMBDA_PYTHON))}: the bytecode must match the runtime")
     for stale in root.rglob("__pycache__"):
         shutil.rmtree(stale)
-    ok = compileall.compile_dir(root, quiet=1, workers=0, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    ok = compileall.compile_dir(
+        root, quiet=1, workers=0, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
+    )
     if not ok:
         raise SystemExit("byte-compiling the package failed")
 

@@ -78,12 +78,16 @@ async def _bootstrap(clients: AwsClients, settings: Settings, local: bool) -> No
 
 async def _create_resources(clients: AwsClients, settings: Settings, local: bool) -> None:
     await ensure_bucket(clients, settings.s3_bucket, settings.aws_region)
-    await ensure_queue(clients, settings.due_queue_name, settings.queue_max_receives, settings.worker_visibility_seconds)
+    await ensure_queue(
+        clients, settings.due_queue_name, settings.queue_max_receives, settings.worker_visibility_seconds
+    )
     topic_arn = await ensure_topic(clients, settings.digest_topic_name)
     await ensure_ledger_table(clients, settings.ledger_table)
     await ensure_sender(clients, settings.mail_sender)
     if local:
-        queue_url = await ensure_queue(clients, standin_queue_name(settings), settings.queue_max_receives, settings.worker_visibility_seconds)
+        queue_url = await ensure_queue(
+            clients, standin_queue_name(settings), settings.queue_max_receives, settings.worker_visibility_seconds
+        )
         await subscribe_queue(clients, topic_arn, queue_url)
 
 

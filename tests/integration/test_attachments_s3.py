@@ -191,7 +191,12 @@ async def test_bootstrap_is_idempotent_and_configures_the_bucket(real_container)
         rules = (await s3.get_bucket_lifecycle_configuration(Bucket=bucket))["Rules"]
         assert rules[0]["Expiration"]["Days"] == 30 and rules[0]["Status"] == "Enabled"
         encryption = await s3.get_bucket_encryption(Bucket=bucket)
-        assert encryption["ServerSideEncryptionConfiguration"]["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+        assert (
+            encryption["ServerSideEncryptionConfiguration"]["Rules"][0]["ApplyServerSideEncryptionByDefault"][
+                "SSEAlgorithm"
+            ]
+            == "AES256"
+        )
         block = (await s3.get_public_access_block(Bucket=bucket))["PublicAccessBlockConfiguration"]
         assert all(block.values())
     finally:

@@ -104,7 +104,9 @@ async def test_database_frozen_then_killed_then_back(aiohttp_client, mariadb) ->
         thawed = time.monotonic()
         assert_fast_503s([a for a in traffic.since(frozen) if a[0] < thawed - 2])
         recovered = await first_success_after(traffic, thawed, 5)
-        print(f"frozen: slowest answer {max(a[1] for a in traffic.since(frozen)):.2f} s, recovered in {recovered:.2f} s")
+        print(
+            f"frozen: slowest answer {max(a[1] for a in traffic.since(frozen)):.2f} s, recovered in {recovered:.2f} s"
+        )
         # 2. Killed (SIGKILL): connections refused; then restarted on the same data.
         await asyncio.sleep(1)
         killed = time.monotonic()

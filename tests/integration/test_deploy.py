@@ -251,7 +251,9 @@ def test_rendered_database_url_keeps_any_password_intact() -> None:
     assert line.startswith('BILLING_DATABASE_URL="') and line.endswith('"\n')
     # systemd's EnvironmentFile unescapes \\ \" \$ \` inside double quotes
     body = line[len('BILLING_DATABASE_URL="'):-2]
-    unescaped = body.replace("\\\\", "\0").replace('\\"', '"').replace("\\$", "$").replace("\\`", "`").replace("\0", "\\")
+    unescaped = (
+        body.replace("\\\\", "\0").replace('\\"', '"').replace("\\$", "$").replace("\\`", "`").replace("\0", "\\")
+    )
     assert unescaped == url
 
 
@@ -576,6 +578,8 @@ async def test_lambda_from_the_zip_sends_the_email_once_against_moto(lambda_dir:
     counters = [(name, value) for namespace, name, value, dims in metrics
                 if namespace == "Billing" and dims.get("FunctionName") == function and ".emails." in name]
     assert counters == [("billing." + LAMBDA_EMAILS_SENT, 1), ("billing." + LAMBDA_EMAILS_DEDUPLICATED, 1)]
-    ses_calls = [dims for _, name, _, dims in metrics if name == "billing.aws.duration" and dims.get("service") == "ses"]
+    ses_calls = [
+        dims for _, name, _, dims in metrics if name == "billing.aws.duration" and dims.get("service") == "ses"
+    ]
     assert [dims["outcome"] for dims in ses_calls] == ["ok"]
     assert digest.email not in stdout.decode() and str(digest.user_id) not in stdout.decode()

@@ -54,7 +54,9 @@ async def test_old_webapp_bcrypt_password_signs_in_and_is_upgraded(client, real_
     legacy = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=10)).decode()
     engine = real_container.engine()
     async with engine.begin() as conn:
-        await conn.execute(sa.update(users).where(users.c.email_address == "jane@example.com").values(password_hash=legacy))
+        await conn.execute(
+            sa.update(users).where(users.c.email_address == "jane@example.com").values(password_hash=legacy)
+        )
     response = await client.get("/v1/user/self", headers=basic("Jane@Example.com"))
     assert response.status == 200 and (await response.json())["id"] == user["id"]
     async with engine.connect() as conn:

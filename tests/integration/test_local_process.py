@@ -52,7 +52,9 @@ async def test_local_mode_serves_the_api_and_stops_cleanly(tmp_path: Path) -> No
                 bill_id = (await response.json())["id"]
             upload = aiohttp.FormData()
             upload.add_field("attachment", b"%PDF-1.4 e2e", filename="e2e.pdf")
-            async with http.post(f"{base}/v1/bill/{bill_id}/file", data=upload, headers=basic("e2e@example.com")) as response:
+            async with http.post(
+                f"{base}/v1/bill/{bill_id}/file", data=upload, headers=basic("e2e@example.com")
+            ) as response:
                 assert response.status == 201, await response.text()
                 url = (await response.json())["url"]
             async with http.get(url) as response:  # served by the local AWS emulator
@@ -74,4 +76,6 @@ def test_bad_setting_stops_the_start_with_exit_code_2(tmp_path: Path) -> None:
     result = subprocess.run([str(billing), "local"], cwd=tmp_path, capture_output=True, text=True, timeout=30,
                             env=os.environ | {"BILLING_HTTP_PORT": "eighty"})
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == ["billing: configuration error: BILLING_HTTP_PORT='eighty': must be an integer"]
+    assert result.stderr.strip().splitlines() == [
+        "billing: configuration error: BILLING_HTTP_PORT='eighty': must be an integer"
+    ]

@@ -229,7 +229,10 @@ async def test_worker_messages_reach_the_agent(agent) -> None:
 
         def complete(metrics) -> bool:
             names = [name for name, *_ in metrics]
-            return names.count("billing.worker.messages.received") == 3 and "billing.worker.messages.dead_lettered" in names
+            return (
+                names.count("billing.worker.messages.received") == 3
+                and "billing.worker.messages.dead_lettered" in names
+            )
 
         await listener.wait_for(complete)
         stop.set()

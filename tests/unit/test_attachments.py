@@ -57,8 +57,17 @@ def test_type_judged_by_magic_bytes(head: bytes, mime: str | None) -> None:
     assert sniff_mime_type(head) == mime
 
 
-@pytest.mark.parametrize(("raw", "clean"), [("../../etc/passwd", "passwd"), ("C:\\x\\inv.pdf", "inv.pdf"), (None, "attachment"),
-                                            ("a\x00b\nc.pdf", "abc.pdf"), ("", "attachment"), ("ß.pdf", "ß.pdf")])
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("../../etc/passwd", "passwd"),
+        ("C:\\x\\inv.pdf", "inv.pdf"),
+        (None, "attachment"),
+        ("a\x00b\nc.pdf", "abc.pdf"),
+        ("", "attachment"),
+        ("ß.pdf", "ß.pdf"),
+    ],
+)
 def test_file_names_lose_paths_and_control_characters(raw: str | None, clean: str) -> None:
     assert clean_file_name(raw) == clean
 

@@ -131,7 +131,9 @@ class Stack:
             return [f"https://sqs.{PSEUDO['AWS::Region']}.amazonaws.com/{PSEUDO['AWS::AccountId']}/{name}"
                     for name in named("QueueName")]
         if kind == "AWS::SNS::Topic":
-            return [f"arn:aws:sns:{PSEUDO['AWS::Region']}:{PSEUDO['AWS::AccountId']}:{name}" for name in named("TopicName")]
+            return [
+                f"arn:aws:sns:{PSEUDO['AWS::Region']}:{PSEUDO['AWS::AccountId']}:{name}" for name in named("TopicName")
+            ]
         if kind == "AWS::DynamoDB::Table":
             return named("TableName")
         if kind == "AWS::S3::Bucket":
@@ -340,7 +342,10 @@ def test_alarms_on_app_metrics_use_names_and_dimension_sets_that_are_published()
             seen.add(port_name)
     assert {metric_names.HTTP_REQUESTS, metric_names.HTTP_REQUEST_DURATION, metric_names.AWS_DURATION} <= seen
     latency = alarms()["AppLatencyP99Alarm"]
-    assert (latency["MetricName"], latency["ExtendedStatistic"]) == (prefix + "." + metric_names.HTTP_REQUEST_DURATION, "p99")
+    assert (latency["MetricName"], latency["ExtendedStatistic"]) == (
+        prefix + "." + metric_names.HTTP_REQUEST_DURATION,
+        "p99",
+    )
     assert TEMPLATES["app"]["Parameters"]["LatencyP99Milliseconds"]["Default"] == 1000  # the timer is in ms
 
 

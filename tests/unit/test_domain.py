@@ -70,13 +70,27 @@ def test_email_refused_when_not_an_address(value: object) -> None:
         normalize_email(value)
 
 
-@pytest.mark.parametrize(("raw", "expected"), [(Decimal("0.01"), "0.01"), (5, "5.00"), (Decimal("1000000000"), "1000000000.00")])
+@pytest.mark.parametrize(
+    ("raw", "expected"), [(Decimal("0.01"), "0.01"), (5, "5.00"), (Decimal("1000000000"), "1000000000.00")]
+)
 def test_amount_kept_exact_when_valid(raw: object, expected: str) -> None:
     assert str(parse_amount(raw)) == expected
 
 
-@pytest.mark.parametrize("raw", [Decimal("0.001"), Decimal("0"), Decimal("-1"), Decimal("1000000000.01"), True, "12.50", 1.5,
-                                 Decimal("NaN"), Decimal("1E+999999")])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        Decimal("0.001"),
+        Decimal("0"),
+        Decimal("-1"),
+        Decimal("1000000000.01"),
+        True,
+        "12.50",
+        1.5,
+        Decimal("NaN"),
+        Decimal("1E+999999"),
+    ],
+)
 def test_amount_refused_when_not_a_two_decimal_number_in_range(raw: object) -> None:
     with pytest.raises(MoneyError):
         parse_amount(raw)
@@ -100,7 +114,15 @@ def test_bill_details_reports_every_bad_field_at_once() -> None:
            "categories": ["a", "a"], "payment_status": "unpaid"}
     with pytest.raises(ValidationFailed) as exc:
         BillDetails.from_mapping(bad)
-    assert fields_of(exc) == {"vendor", "bill_date", "due_date", "amount_due", "currency", "categories", "payment_status"}
+    assert fields_of(exc) == {
+        "vendor",
+        "bill_date",
+        "due_date",
+        "amount_due",
+        "currency",
+        "categories",
+        "payment_status",
+    }
 
 
 def test_bill_details_refused_when_due_before_bill_date() -> None:
@@ -156,7 +178,9 @@ def test_bill_query_parses_filters_and_refuses_bad_ones() -> None:
     assert fields_of(exc) == {"limit", "cursor", "due_after", "payment_status"}
 
 
-@pytest.mark.parametrize(("raw", "ok"), [("0", True), ("365", True), ("366", False), ("-1", False), ("1.5", False), ("٣", False)])
+@pytest.mark.parametrize(
+    ("raw", "ok"), [("0", True), ("365", True), ("366", False), ("-1", False), ("1.5", False), ("٣", False)]
+)
 def test_days_accepted_only_from_0_to_365(raw: str, ok: bool) -> None:
     if ok:
         assert parse_days(raw) == int(raw)

@@ -194,7 +194,9 @@ def test_email_names_the_days_lists_bills_and_escapes_html(clock) -> None:
     empty = compose_email(digest)
     assert "3 days" in empty.subject and "No bills are due" in empty.text and "No bills are due" in empty.html
     line = DigestLine(uuid4(), "<script>", Decimal("12.30"), "EUR", date(2026, 11, 25), "https://b.test/v1/bill/x")
-    email = compose_email(DueBillsDigest(request.request_id, request.user_id, "jo@example.com", 3, date(2026, 11, 24), (line,)))
+    email = compose_email(
+        DueBillsDigest(request.request_id, request.user_id, "jo@example.com", 3, date(2026, 11, 24), (line,))
+    )
     assert "1 bill" in email.subject and "<script>" in email.text and "&lt;script&gt;" in email.html
     assert "12.30 EUR, due 2026-11-25" in email.text and 'href="https://b.test/v1/bill/x"' in email.html
     assert email.to == "jo@example.com"

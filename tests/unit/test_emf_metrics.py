@@ -98,7 +98,9 @@ def test_timer_tags_become_dimensions_in_milliseconds() -> None:
 
 def test_lines_hold_only_the_metric_and_its_dimensions() -> None:
     stream = io.StringIO()
-    EmfMetrics(dimensions={"FunctionName": "f"}, stream=stream).increment("lambda.emails.sent", 2, {"_aws": "x", "k": ""})
+    EmfMetrics(dimensions={"FunctionName": "f"}, stream=stream).increment(
+        "lambda.emails.sent", 2, {"_aws": "x", "k": ""}
+    )
     document = json.loads(stream.getvalue())
     assert set(document) == {"_aws", "FunctionName", "k", "billing.lambda.emails.sent"}
     assert document["k"] == "_"  # CloudWatch refuses an empty dimension value

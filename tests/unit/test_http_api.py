@@ -47,7 +47,9 @@ async def test_oversized_body_is_413(client) -> None:
 
 
 async def test_non_json_content_type_is_415(client) -> None:
-    await problem_of(await client.post("/v1/user", data="a=b", headers={"Content-Type": "application/x-www-form-urlencoded"}), 415)
+    await problem_of(
+        await client.post("/v1/user", data="a=b", headers={"Content-Type": "application/x-www-form-urlencoded"}), 415
+    )
 
 
 @pytest.mark.parametrize("headers", [{}, basic("jane@example.com", "Wrong999!"), {"Authorization": "Basic !!!"},
@@ -73,7 +75,9 @@ async def test_password_change_takes_effect_at_once(client, user) -> None:
 
 
 async def test_changing_email_is_400(client, user) -> None:
-    body = await problem_of(await client.put("/v1/user/self", json={"email_address": "x@example.com"}, headers=AUTH), 400)
+    body = await problem_of(
+        await client.put("/v1/user/self", json={"email_address": "x@example.com"}, headers=AUTH), 400
+    )
     assert body["errors"][0]["field"] == "email_address"
 
 
@@ -91,14 +95,18 @@ async def test_bill_round_trip_keeps_fields_and_exact_amount(client, user) -> No
 
 
 async def test_bill_validation_lists_each_bad_field(client, user) -> None:
-    response = await client.post("/v1/bill", json=BILL | {"amount_due": "12", "due_date": "2026-10-01", "currency": "usd"}, headers=AUTH)
+    response = await client.post(
+        "/v1/bill", json=BILL | {"amount_due": "12", "due_date": "2026-10-01", "currency": "usd"}, headers=AUTH
+    )
     body = await problem_of(response, 400)
     assert {e["field"] for e in body["errors"]} == {"amount_due", "due_date", "currency"}
 
 
 async def test_put_replaces_bill_and_delete_removes_it(client, user) -> None:
     created = await (await client.post("/v1/bill", json=BILL, headers=AUTH)).json()
-    response = await client.put(f"/v1/bill/{created['id']}", json=BILL | {"vendor": "New", "categories": []}, headers=AUTH)
+    response = await client.put(
+        f"/v1/bill/{created['id']}", json=BILL | {"vendor": "New", "categories": []}, headers=AUTH
+    )
     assert response.status == 204
     fetched = await (await client.get(f"/v1/bill/{created['id']}", headers=AUTH)).json()
     assert fetched["vendor"] == "New" and fetched["categories"] == [] and fetched["created_ts"] == created["created_ts"]
@@ -128,7 +136,9 @@ async def test_wrong_method_is_405_with_allow(client) -> None:
 
 async def test_list_pages_with_link_header(client, user) -> None:
     for day in range(1, 6):
-        await client.post("/v1/bill", json=BILL | {"bill_date": "2026-01-01", "due_date": f"2026-01-0{day}"}, headers=AUTH)
+        await client.post(
+            "/v1/bill", json=BILL | {"bill_date": "2026-01-01", "due_date": f"2026-01-0{day}"}, headers=AUTH
+        )
     assert await (await client.get("/v1/bills", headers=AUTH)).json() != []
     seen, url = [], "/v1/bills?limit=2"
     while url:

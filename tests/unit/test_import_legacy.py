@@ -94,7 +94,9 @@ async def test_user_skipped_with_reason_when_it_breaks_a_rule(tables, changes, r
     assert tables.users == {}
 
 
-async def test_younger_case_duplicate_skipped_and_older_account_keeps_address_when_emails_differ_in_case(tables) -> None:
+async def test_younger_case_duplicate_skipped_and_older_account_keeps_address_when_emails_differ_in_case(
+    tables,
+) -> None:
     younger = legacy_user(email="jane@example.com", account_created=datetime(2020, 1, 1))
     older = legacy_user(JANE, email="JANE@example.com")
     report = await run(tables, FakeLegacySource(users=[younger, older]))
@@ -117,23 +119,29 @@ async def test_user_skipped_when_address_already_registered_here_by_another_acco
     assert str(here.id) in report.skipped[0].detail
 
 
-@pytest.mark.parametrize(("changes", "reason"), [
-    ({"user_id": None}, "UserId: is empty (the bill has no user)"),
-    ({"amount_due": 12.345}, "amount_due: must have at most two decimals"),
-    ({"amount_due": 0.0}, "amount_due: must be between 0.01 and 1000000000"),
-    ({"amount_due": 2e9}, "amount_due: must be between 0.01 and 1000000000"),
-    ({"amount_due": float("nan")}, "amount_due: must be a finite number"),
-    ({"amount_due": None}, "amount_due: must be a number"),
-    ({"categories": '"utilities"'}, "categories: must be an array of strings"),
-    ({"categories": '{"a": 1}'}, "categories: must be an array of strings"),
-    ({"categories": '["home","home"]'}, "categories: must not repeat a category"),
-    ({"categories": "[home"}, "categories: must be a JSON array of strings (the stored text is not JSON)"),
-    ({"bill_date": datetime(2019, 5, 1, 7, 0)}, "bill_date: must be at midnight (the old webapp stored dates as midnight UTC)"),
-    ({"due_date": datetime(2019, 4, 1)}, "due_date: must not be before bill_date"),
-    ({"payment_status": "overdue"}, "payment_status: must be one of paid, due, past_due, no_payment_required"),
-    ({"vendor": ""}, "vendor: must not be blank"),
-    ({"updated_at": None}, "updated_at: must be a date and time"),
-])
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"user_id": None}, "UserId: is empty (the bill has no user)"),
+        ({"amount_due": 12.345}, "amount_due: must have at most two decimals"),
+        ({"amount_due": 0.0}, "amount_due: must be between 0.01 and 1000000000"),
+        ({"amount_due": 2e9}, "amount_due: must be between 0.01 and 1000000000"),
+        ({"amount_due": float("nan")}, "amount_due: must be a finite number"),
+        ({"amount_due": None}, "amount_due: must be a number"),
+        ({"categories": '"utilities"'}, "categories: must be an array of strings"),
+        ({"categories": '{"a": 1}'}, "categories: must be an array of strings"),
+        ({"categories": '["home","home"]'}, "categories: must not repeat a category"),
+        ({"categories": "[home"}, "categories: must be a JSON array of strings (the stored text is not JSON)"),
+        (
+            {"bill_date": datetime(2019, 5, 1, 7, 0)},
+            "bill_date: must be at midnight (the old webapp stored dates as midnight UTC)",
+        ),
+        ({"due_date": datetime(2019, 4, 1)}, "due_date: must not be before bill_date"),
+        ({"payment_status": "overdue"}, "payment_status: must be one of paid, due, past_due, no_payment_required"),
+        ({"vendor": ""}, "vendor: must not be blank"),
+        ({"updated_at": None}, "updated_at: must be a date and time"),
+    ],
+)
 async def test_bill_skipped_with_reason_when_it_breaks_a_rule(tables, changes, reason) -> None:
     row = legacy_bill(**changes)
     report = await run(tables, FakeLegacySource(users=[legacy_user(JANE)], bills=[row]))
@@ -169,7 +177,9 @@ async def test_bill_skipped_when_its_user_was_not_imported(tables) -> None:
 
 
 def sample() -> FakeLegacySource:
-    users = [legacy_user(JANE)] + [legacy_user(email=f"u{i}@example.com") for i in range(6)] + [legacy_user(email="bad")]
+    users = (
+        [legacy_user(JANE)] + [legacy_user(email=f"u{i}@example.com") for i in range(6)] + [legacy_user(email="bad")]
+    )
     bills = [legacy_bill(user_id=u.id) for u in users for _ in range(2)] + [legacy_bill(amount_due=1.005)]
     return FakeLegacySource(users=users, bills=bills)
 

@@ -210,7 +210,15 @@ async def test_no_secret_in_logs_even_on_errors(client, log_stream, tables: Tabl
 
     output = log_stream.getvalue()
     lines = lines_of(log_stream)
-    assert [line["status"] for line in lines if line["logger"] == "billing.access"] == [201, 401, 401, 400, 400, 500, 503]
+    assert [line["status"] for line in lines if line["logger"] == "billing.access"] == [
+        201,
+        401,
+        401,
+        400,
+        400,
+        500,
+        503,
+    ]
     assert any("RuntimeError" in line.get("exception", "") for line in lines)  # the 500 was logged, redacted
     secrets = [PASSWORD, "Wrong999!", "short", "nodigits", "fake$", ARGON2_HASH, BCRYPT_HASH, "argon2id", "$2b$",
                *ARGON2_HASH.split("$")[-2:], BCRYPT_HASH[-31:], "m=19456",

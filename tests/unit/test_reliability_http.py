@@ -353,7 +353,10 @@ async def test_chunked_json_without_length_is_cut_at_64_kib(client, user) -> Non
         for _ in range(20):
             yield b"v" * 8192
         yield b'"}'
-    await problem_of(await client.post("/v1/bill", data=chunks(), headers=AUTH | {"Content-Type": "application/json"}), 413)
+
+    await problem_of(
+        await client.post("/v1/bill", data=chunks(), headers=AUTH | {"Content-Type": "application/json"}), 413
+    )
 
 
 async def test_more_than_50_categories_is_400(client, user) -> None:

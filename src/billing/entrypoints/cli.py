@@ -42,8 +42,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     legacy.add_argument("--from", dest="source_url", required=True, metavar="URL",
                         help="the old database, e.g. mysql+aiomysql://user:password@host/csye6225")
-    legacy.add_argument("--s3-bucket", dest="old_bucket", metavar="OLD",
-                        help="the old webapp's bucket: copy each attachment's object from it (server-side, md5-checked)")
+    legacy.add_argument(
+        "--s3-bucket",
+        dest="old_bucket",
+        metavar="OLD",
+        help="the old webapp's bucket: copy each attachment's object from it (server-side, md5-checked)",
+    )
     legacy.add_argument("--dry-run", action="store_true", help="read and judge everything, write nothing")
     legacy.add_argument("--batch-size", type=_batch_size, default=500, metavar="N",
                         help="rows per transaction (default: 500)")

@@ -49,14 +49,20 @@ class LocalAwsEmulator:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while not self._answers():
             if self._process.poll() is not None:
-                raise EmulatorError(f"the AWS emulator exited with code {self._process.returncode}; see {self._log_file}")
+                raise EmulatorError(
+                    f"the AWS emulator exited with code {self._process.returncode}; see {self._log_file}"
+                )
             if time.monotonic() > deadline:
                 self._stop()
-                raise EmulatorError(f"the AWS emulator did not answer within {STARTUP_TIMEOUT:.0f} s; see {self._log_file}")
+                raise EmulatorError(
+                    f"the AWS emulator did not answer within {STARTUP_TIMEOUT:.0f} s; see {self._log_file}"
+                )
             time.sleep(0.1)
         return self.endpoint
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._stop()
 
     def _answers(self) -> bool:

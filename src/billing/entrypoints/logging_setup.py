@@ -204,7 +204,9 @@ def choose_format(setting: str, command: str, stream: TextIO) -> str:
     return "text" if command == "local" and interactive else "json"
 
 
-def configure_logging(level: int | str = logging.INFO, fmt: str = "json", stream: TextIO | None = None) -> logging.Handler:
+def configure_logging(
+    level: int | str = logging.INFO, fmt: str = "json", stream: TextIO | None = None
+) -> logging.Handler:
     """Replace the root logger's handlers with one on `stream` (stdout by default)."""
     handler = logging.StreamHandler(stream if stream is not None else sys.stdout)
     handler.addFilter(ContextFilter())

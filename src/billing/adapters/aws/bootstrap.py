@@ -45,7 +45,9 @@ async def ensure_bucket(clients: AwsClients, bucket: str, region: str) -> None:
     )
     await s3.put_bucket_encryption(
         Bucket=bucket,
-        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
     )
     await s3.put_public_access_block(
         Bucket=bucket,
@@ -62,7 +64,9 @@ async def ensure_queue(clients: AwsClients, name: str, max_receives: int, visibi
     """A queue with its dead-letter queue (`<name>-dlq`, kept 14 days) and a redrive policy that
     moves a message there after `max_receives` failed deliveries. Returns the queue URL."""
     sqs = clients["sqs"]
-    dlq_url = (await sqs.create_queue(QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": "1209600"}))["QueueUrl"]
+    dlq_url = (await sqs.create_queue(QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": "1209600"}))[
+        "QueueUrl"
+    ]
     dlq_arn = (await sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"]))["Attributes"]["QueueArn"]
     attributes = {
         "VisibilityTimeout": str(visibility_seconds),
@@ -105,7 +109,9 @@ async def subscribe_queue(clients: AwsClients, topic_arn: str, queue_url: str) -
     the Lambda subscription, which the emulator cannot run. The queue's policy admits the topic
     alone, as AWS requires of an SQS subscription."""
     sqs, sns = clients["sqs"], clients["sns"]
-    queue_arn = (await sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"]))["Attributes"]["QueueArn"]
+    queue_arn = (await sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"]))["Attributes"][
+        "QueueArn"
+    ]
     await sqs.set_queue_attributes(QueueUrl=queue_url,
                                    Attributes={"Policy": json.dumps(sns_delivery_policy(queue_arn, topic_arn))})
     subscriptions = (await sns.list_subscriptions_by_topic(TopicArn=topic_arn)).get("Subscriptions", [])

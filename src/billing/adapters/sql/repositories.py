@@ -61,8 +61,13 @@ class _Repository:
         self._conn = connection
         self._metrics: Metrics = metrics or NullMetrics()
 
-    async def _execute(self, statement: sa.Executable, parameters: dict[str, Any] | list[dict[str, Any]] | None = None, *,
-                       operation: str | None = None) -> sa.CursorResult[Any]:
+    async def _execute(
+        self,
+        statement: sa.Executable,
+        parameters: dict[str, Any] | list[dict[str, Any]] | None = None,
+        *,
+        operation: str | None = None,
+    ) -> sa.CursorResult[Any]:
         """Run one statement with its bound `parameters`, timed as `db.duration` tagged `operation`
         (derived from the statement unless given) and `outcome`; driver failures become
         ServiceUnavailable."""
@@ -141,7 +146,9 @@ class SqlBillRepository(_Repository):
     async def update(self, bill: Bill) -> None:
         row = _bill_row(bill)
         del row["id"], row["owner_id"], row["created_ts"]
-        await self._execute(bills.update().where(bills.c.id == bill.id, bills.c.owner_id == bill.owner_id).values(**row))
+        await self._execute(
+            bills.update().where(bills.c.id == bill.id, bills.c.owner_id == bill.owner_id).values(**row)
+        )
 
     async def delete(self, owner_id: UUID, bill_id: UUID) -> bool:
         result = await self._execute(bills.delete().where(bills.c.id == bill_id, bills.c.owner_id == owner_id))
@@ -199,8 +206,12 @@ _TEXT_TYPES = (sa.Date, sa.DateTime)
 
 
 def _columns(table: sa.Table, prefix: str = "") -> list[sa.ColumnElement[Any]]:
-    return [_as_text(c, prefix + c.name) if isinstance(c.type, _TEXT_TYPES) or isinstance(getattr(c.type, "impl", None), _TEXT_TYPES)
-            else c.label(prefix + c.name) for c in table.c]
+    return [
+        _as_text(c, prefix + c.name)
+        if isinstance(c.type, _TEXT_TYPES) or isinstance(getattr(c.type, "impl", None), _TEXT_TYPES)
+        else c.label(prefix + c.name)
+        for c in table.c
+    ]
 
 
 # One query for a bill and its attachment (no N+1 when listing).
@@ -381,8 +392,16 @@ class SqlIdempotencyRepository(_Repository):
         if random.randrange(self.PURGE_EVERY) == 0:
             await self._execute(sa.delete(t).where(t.c.expires_at <= claimed_at))
         try:
-            await self._execute(_INSERT_KEY, {"scope": claim.scope, "key_hash": claim.key_hash, "created_at": claimed_at,
-                                              "expires_at": claim.expires_at}, operation="idempotency_keys.insert")
+            await self._execute(
+                _INSERT_KEY,
+                {
+                    "scope": claim.scope,
+                    "key_hash": claim.key_hash,
+                    "created_at": claimed_at,
+                    "expires_at": claim.expires_at,
+                },
+                operation="idempotency_keys.insert",
+            )
             return None
         except sa.exc.IntegrityError:
             pass
@@ -397,15 +416,26 @@ class SqlIdempotencyRepository(_Repository):
         return HeldKey(row.fingerprint, base64.b64decode(row.body))
 
     async def record(self, claim: KeyClaim, fingerprint: str, replay: bytes) -> bool:
-        result = await self._execute(_ANSWER, {
-            "b_scope": claim.scope, "b_key_hash": claim.key_hash, "b_claimed_at": to_millis(claim.claimed_at),
-            "b_fingerprint": fingerprint, "b_status": self.ANSWERED, "b_body": base64.b64encode(replay).decode("ascii")},
-            operation="idempotency_keys.update")
+        result = await self._execute(
+            _ANSWER,
+            {
+                "b_scope": claim.scope,
+                "b_key_hash": claim.key_hash,
+                "b_claimed_at": to_millis(claim.claimed_at),
+                "b_fingerprint": fingerprint,
+                "b_status": self.ANSWERED,
+                "b_body": base64.b64encode(replay).decode("ascii"),
+            },
+            operation="idempotency_keys.update",
+        )
         return bool(result.rowcount == 1)
 
     async def release(self, claim: KeyClaim) -> None:
-        await self._execute(_RELEASE, {"b_scope": claim.scope, "b_key_hash": claim.key_hash,
-                                       "b_claimed_at": to_millis(claim.claimed_at)}, operation="idempotency_keys.delete")
+        await self._execute(
+            _RELEASE,
+            {"b_scope": claim.scope, "b_key_hash": claim.key_hash, "b_claimed_at": to_millis(claim.claimed_at)},
+            operation="idempotency_keys.delete",
+        )
 
 
 _KEYS = idempotency_keys.c

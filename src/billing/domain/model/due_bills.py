@@ -159,7 +159,9 @@ class DueBillsDigest:
     def of(cls, request: DueBillsRequest, user: User, today: date, bills: list[Bill], base_url: str) -> DueBillsDigest:
         if user.id != request.user_id:
             raise ValueError("the digest's user is not the request's")
-        due = sorted((b for b in bills if b.details.payment_status in UNPAID), key=lambda b: (b.details.due_date, str(b.id)))
+        due = sorted(
+            (b for b in bills if b.details.payment_status in UNPAID), key=lambda b: (b.details.due_date, str(b.id))
+        )
         lines = tuple(
             DigestLine(b.id, b.details.vendor, b.details.amount_due, b.details.currency, b.details.due_date,
                        f"{base_url}/v1/bill/{b.id}")

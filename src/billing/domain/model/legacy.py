@@ -274,7 +274,9 @@ def attachment_from_legacy(row: LegacyAttachment) -> Attachment:
     attachment_id = _id(problems, "id", row.id)
     bill_id = _reference(problems, "BillId", row.bill_id, "is empty (the file has no bill)")
     if not isinstance(row.file_name, str) or not row.file_name or clean_file_name(row.file_name) != row.file_name:
-        problems.add("file_name", "must be a plain file name (no directory part or control characters, 1-255 characters)")
+        problems.add(
+            "file_name", "must be a plain file name (no directory part or control characters, 1-255 characters)"
+        )
     size = row.size if isinstance(row.size, int) and not isinstance(row.size, bool) else None
     if isinstance(row.size, str) and row.size.isascii() and row.size.isdigit():
         size = int(row.size)

@@ -42,7 +42,9 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     try:
         data = json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise ValidationFailed(FieldError("body", "must be a valid UTF-8 JSON document"), "The body is not valid JSON.") from None
+        raise ValidationFailed(
+            FieldError("body", "must be a valid UTF-8 JSON document"), "The body is not valid JSON."
+        ) from None
     if not isinstance(data, dict):
         raise ValidationFailed(FieldError("body", "must be a JSON object"), "The body must be a JSON object.")
     # A \u escape can name half of a UTF-16 surrogate pair: valid JSON, yet no text that UTF-8 (or a
