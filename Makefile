@@ -11,11 +11,11 @@ MUTATION_JOBS ?= 2
 MUTATION_MIN ?= 95
 
 .DEFAULT_GOAL := help
-.PHONY: help run test unit integration venv mariadb migrate bench mutation clean
+.PHONY: help run test lint unit integration venv mariadb migrate bench mutation clean
 
 help:
 	@echo "make run     serve the whole service on http://127.0.0.1:8080 (embedded SQLite + local AWS)"
-	@echo "make test    every test: unit, then integration against MariaDB and moto server"
+	@echo "make test    static checks (make lint: ruff, mypy --strict), then every test: unit, then integration"
 	@echo "make bench   the benchmark suite (see bench/README.md)"
 	@echo "make mutation  mutation testing of src/billing/domain and ports with the unit tests (docs/operations.md)"
 
@@ -38,7 +38,15 @@ run: $(STAMP)
 mariadb:
 	@scripts/ensure-mariadb.sh
 
-test: $(STAMP) deploy-tools mariadb
+# Static checks, the first step of `make test` (and so of CI): zero findings or the run stops here.
+LINT_PATHS := src tests bench deploy scripts
+lint: $(STAMP)
+	@echo "==> ruff (lint and import order) on $(LINT_PATHS)"
+	@$(VENV)/bin/ruff check $(LINT_PATHS)
+	@echo "==> mypy --strict on src"
+	@$(VENV)/bin/mypy --strict src
+
+test: lint $(STAMP) deploy-tools mariadb
 	@echo "==> unit and integration tests"
 	@$(PY) -m pytest $(PYTEST_ARGS)
 

@@ -32,7 +32,6 @@ from billing.domain.use_cases.request_due_bills_email import RequestDueBillsEmai
 from billing.domain.use_cases.send_due_bills_email import SendDueBillsEmail, SendOutcome
 from billing.entrypoints.consumer import QueueConsumer
 from billing.entrypoints.worker import due_bills_consumer
-from billing.ports.metrics import WORKER_REJECTED
 from tests.conftest import container_with_fakes
 from tests.fakes import (
     FakeEmailLedger,
@@ -44,6 +43,9 @@ from tests.fakes import (
     FakeUnitOfWork,
     Tables,
 )
+
+# The worker is a QueueConsumer named "worker": its counters are "worker.messages.<event>".
+REJECTED = "worker.messages.rejected"
 
 
 def a_request(clock, user_id=None, days: int = 7) -> DueBillsRequest:  # type: ignore[no-untyped-def]
@@ -244,7 +246,7 @@ async def test_consumer_moves_an_unreadable_message_to_the_dlq_at_once_when_it_i
     await run_consumer(queue, handle, metrics)
     assert seen == ["future"]  # never retried
     assert queue.bodies == [] and queue.dead_letters == ["future"] and queue.dead_letter_reasons == ["unknown_type"]
-    assert metrics.count(WORKER_REJECTED, reason="unknown_type") == 1
+    assert metrics.count(REJECTED, reason="unknown_type") == 1
     assert metrics.count("worker.messages.dead_lettered") == 1
     assert metrics.count("worker.messages.failed") == 0 and metrics.count("worker.messages.processed") == 0
 
@@ -261,7 +263,7 @@ async def test_unreadable_message_is_retried_until_the_redrive_when_the_dlq_cann
     await run_consumer(queue, handle, metrics)
     # Not dropped, not retried forever: the queue's redrive policy moves it after max receives.
     assert seen == ["garbage", "garbage"] and queue.bodies == [] and queue.dead_letters == ["garbage"]
-    assert metrics.count(WORKER_REJECTED, reason="malformed") == 2
+    assert metrics.count(REJECTED, reason="malformed") == 2
     assert metrics.count("worker.messages.dead_lettered") == 1
 
 
@@ -327,7 +329,7 @@ async def test_unknown_work_goes_to_the_dlq_and_is_counted_by_reason(tables, clo
     assert sorted(queue.dead_letter_reasons) == ["malformed", "unknown_type", "unknown_version"]
     assert queue.messages == {}
     for reason in ("malformed", "unknown_type", "unknown_version"):
-        assert metrics.count(WORKER_REJECTED, reason=reason) == 1
+        assert metrics.count(REJECTED, reason=reason) == 1
     assert metrics.count("worker.messages.dead_lettered") == 3
 
 

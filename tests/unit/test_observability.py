@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from dependency_injector import providers
 
-from billing.adapters.metrics.timing import timed, timed_method
+from billing.adapters.metrics.timing import timed
 from billing.config import Settings
 from billing.entrypoints.http.app import create_app
 from billing.entrypoints.logging_setup import (
@@ -111,20 +111,6 @@ def test_timed_records_outcome_when_block_succeeds_or_raises() -> None:
         raise ValueError("x")
     assert metrics.timed("db.duration") == [{"operation": "commit", "outcome": "ok"},
                                             {"operation": "commit", "outcome": "error"}]
-
-
-async def test_timed_method_uses_the_instance_metrics() -> None:
-    class Store:
-        def __init__(self, metrics: FakeMetrics) -> None:
-            self._metrics = metrics
-
-        @timed_method("aws.duration", service="s3", operation="put_object")
-        async def put(self, key: str) -> str:
-            return key
-
-    metrics = FakeMetrics()
-    assert await Store(metrics).put("k") == "k"
-    assert metrics.timed("aws.duration") == [{"service": "s3", "operation": "put_object", "outcome": "ok"}]
 
 
 # ---------------------------------------------------------------- request id

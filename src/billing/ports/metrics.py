@@ -21,17 +21,11 @@ class Metrics(Protocol):
     def timing(self, name: str, milliseconds: float, tags: Tags | None = None) -> None: ...
 
 
-# The metric names, in one place (README "Observability" lists them with their tags). The statsd
+# The metric names, in one place (docs/observability.md lists them with their tags). The statsd
 # adapter prefixes each with BILLING_STATSD_PREFIX ("billing.http.requests").
 HTTP_REQUESTS: Final = "http.requests"  # counter; route, method, status_class
 HTTP_REQUEST_DURATION: Final = "http.request.duration"  # timer; route, method, status_class
 DB_DURATION: Final = "db.duration"  # timer; operation ("users.select", "commit"), outcome
 AWS_DURATION: Final = "aws.duration"  # timer; service ("s3", "sqs", ...), operation, outcome
-WORKER_RECEIVED: Final = "worker.messages.received"  # counter
-WORKER_PROCESSED: Final = "worker.messages.processed"  # counter
-WORKER_SKIPPED_DUPLICATE: Final = "worker.messages.skipped_duplicate"  # counter
-WORKER_FAILED: Final = "worker.messages.failed"  # counter (left for redelivery)
-WORKER_DEAD_LETTERED: Final = "worker.messages.dead_lettered"  # counter (moved to the DLQ, or last receive before it)
-WORKER_REJECTED: Final = "worker.messages.rejected"  # counter; reason (malformed, unknown_type, unknown_version)
 LAMBDA_EMAILS_SENT: Final = "lambda.emails.sent"  # counter
 LAMBDA_EMAILS_DEDUPLICATED: Final = "lambda.emails.deduplicated"  # counter (already in the ledger)

@@ -8,12 +8,7 @@ An adapter takes a `Metrics` in `__init__` (the container passes `metrics`) and 
     with timed(self._metrics, AWS_DURATION, service="s3", operation="put_object"):
         await client.put_object(Bucket=..., Key=..., Body=...)
 
-or decorates the method (the instance must have a `_metrics` attribute):
-
-    @timed_method(AWS_DURATION, service="sqs", operation="send_message")
-    async def enqueue(self, request: DueBillsRequest) -> None: ...
-
-Either records one timing in milliseconds, tagged with the given tags plus `outcome` ("ok",
+It records one timing in milliseconds, tagged with the given tags plus `outcome` ("ok",
 "error" when the call raised, "cancelled"), whether the call succeeds or not, and re-raises.
 Tags are fixed words chosen by the adapter (service, operation): never ids, keys, emails.
 """
@@ -21,16 +16,11 @@ Tags are fixed words chosen by the adapter (service, operation): never ids, keys
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, ParamSpec, TypeVar
 
 from billing.ports.metrics import Metrics
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 @contextmanager
@@ -48,19 +38,3 @@ def timed(metrics: Metrics, name: str, /, **tags: str) -> Iterator[None]:
     finally:
         metrics.timing(name, (time.perf_counter() - started) * 1000.0, tags | {"outcome": outcome})
 
-
-def timed_method(
-    name: str, /, **tags: str
-) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
-    """Decorate an `async def` method of an adapter whose instance has `self._metrics`."""
-
-    def decorate(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-        @functools.wraps(method)
-        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            instance: Any = args[0]
-            with timed(instance._metrics, name, **tags):
-                return await method(*args, **kwargs)
-
-        return wrapper
-
-    return decorate
