@@ -68,9 +68,8 @@ AWS_SERVICES = frozenset({"dynamodb", "ses", "sts"})
 # SSL_CERT_FILE and AWS_CA_BUNDLE in the function's environment (deploy/cloudformation/messaging.yaml).
 # The handler talks to AWS endpoints only, and AWS serves them with certificates that chain to the
 # Amazon Trust Services roots (the four Amazon Root CAs, and Starfield Services G2, which
-# cross-signs them for older clients). With botocore's full bundle every TLS context the handler
-# makes parsed 130+ roots: aiohttp's two default contexts at import, then one per aiobotocore
-# client, about 18 ms each, 70 ms of every cold start.
+# cross-signs them for older clients). A small bundle keeps each TLS context the handler makes cheap
+# to build at cold start (figures: bench/README.md).
 TRUST_ANCHORS = "aws-trust-anchors.pem"
 AWS_ROOT_CAS = frozenset({
     "Amazon Root CA 1", "Amazon Root CA 2", "Amazon Root CA 3", "Amazon Root CA 4",
@@ -120,8 +119,8 @@ def install_third_party(target: Path, requirements: list[str]) -> None:
 
 def prune_service_models(target: Path) -> int:
     """Keep only the AWS service models the handler uses. botocore lists every service directory
-    (400+) when it creates a client, which cost about 85 ms of each cold start, and the models are
-    most of the package's size. Files at the data root (endpoints, partitions, retry and default
+    (400+) when it creates a client, a cost paid at every cold start, and the models are most of
+    the package's size. Files at the data root (endpoints, partitions, retry and default
     configuration) stay."""
     removed = 0
     for data in (target / "botocore" / "data", target / "boto3" / "data"):

@@ -13,13 +13,9 @@ import logging
 import os
 from typing import Any
 
-# A cold start imports aioboto3, botocore and aiohttp: some 80,000 objects (modules, classes,
-# functions) that live as long as the container. The cyclic collector would traverse them over and
-# over while they load, then all at once during the first invocation, about 30 ms of a 250 ms cold
-# start, and find no garbage among them. So in AWS Lambda nothing is collected while they load, and
-# then they move to the permanent generation (gc.freeze) that later collections skip; what
-# invocations make is collected as usual. Elsewhere (the embedded mode's stand-in, tests) this
-# module is one import among many, and the process's collector is left alone.
+# In AWS Lambda the objects imported at cold start live as long as the container and hold no garbage:
+# collect nothing while they load, then freeze them so later collections skip them. Elsewhere the
+# process's collector is left alone. (Cold-start figures: bench/README.md.)
 _IN_AWS_LAMBDA = "AWS_LAMBDA_FUNCTION_NAME" in os.environ  # set by the Lambda runtime
 if _IN_AWS_LAMBDA:
     gc.disable()

@@ -111,8 +111,8 @@ class CachingPasswordHasher:
     Failures are never cached. Bounded (LRU) and short-lived (TTL).
 
     Concurrent verifications of the same password against the same hash share one computation
-    (single flight): when an entry expires under load, every request of that user in flight missed
-    it at once and each paid a full Argon2 (tens of ms of CPU), which showed as a p99 of a second.
+    (single flight): otherwise, when an entry expires under load, every request of that user in
+    flight misses it at once and each pays a full Argon2.
     """
 
     def __init__(self, inner: Argon2PasswordHasher, *, ttl_seconds: float = 60.0, max_entries: int = 10_000) -> None:

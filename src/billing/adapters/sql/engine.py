@@ -61,13 +61,9 @@ def create_engine(url: str, *, pool_size: int = 10, ssl_ca: str = "", echo: bool
     return engine
 
 
-# Waiting for a pooled connection is not first come, first served: SQLAlchemy's async pool waits
-# on an asyncio.Queue, where a newcomer takes a connection given back before the waiter woken for
-# it runs, and the waiter queues again at the back. With more requests in flight than connections
-# (32 connections of load, 5 pooled reads per worker) a few requests were passed over again and
-# again: p99 of GET /v1/bill/{id} 170-280 ms at a p50 of 11 ms. Units of work first take a permit of
-# a semaphore as large as the pool, which asyncio (3.11.1+) grants in arrival order; holding one,
-# the pool always has a connection for them.
+# SQLAlchemy's async pool lets a newcomer take a returned connection before the waiter woken for it,
+# so under load some requests starve. A semaphore as large as the pool (FIFO since asyncio 3.11.1),
+# taken first, makes checkout first come, first served. (Measurements: bench/README.md.)
 _POOL_SIZES: weakref.WeakKeyDictionary[sa.Engine, int] = weakref.WeakKeyDictionary()
 _GATES: weakref.WeakKeyDictionary[sa.Engine, tuple[asyncio.AbstractEventLoop, asyncio.Semaphore]] = \
     weakref.WeakKeyDictionary()

@@ -59,9 +59,8 @@ class SqlUnitOfWork:
         self._read_only = read_only
         self._conn: AsyncConnection | None = None
         self._fresh = False  # True until the first statement of the transaction has run
-        # Read-only: one deadline for the whole unit of work (checkout, its SELECTs, the return to
-        # the pool) instead of a timer per operation; a read is a statement or two, and a timer
-        # scheduled and cancelled per connect and statement was ~8% of a read request's CPU.
+        # Read-only: one deadline for the whole unit of work (checkout, SELECTs, return to the pool):
+        # a read is a statement or two, and a timer per operation is a measurable share of its CPU.
         self._deadline: asyncio.Timeout | None = None
         self._gate: asyncio.Semaphore | None = None  # the permit held (engine.checkout_gate)
         self._queued = False  # True while waiting for a permit: a timeout then means busy
