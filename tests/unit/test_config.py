@@ -50,12 +50,24 @@ def test_throttling_settings_reach_the_rules() -> None:
 
     from billing.container import Container
 
-    settings = Settings.from_env({"BILLING_LOGIN_WINDOW_SECONDS": "60", "BILLING_LOGIN_FAILURES_PER_PAIR": "2",
-                                  "BILLING_LOGIN_FAILURES_PER_ADDRESS": "7", "BILLING_LOGIN_FAILURES_PER_ACCOUNT": "4",
-                                  "BILLING_REGISTRATIONS_PER_ADDRESS": "3", "BILLING_REGISTRATION_WINDOW_SECONDS": "120"})
+    settings = Settings.from_env(
+        {
+            "BILLING_LOGIN_WINDOW_SECONDS": "60",
+            "BILLING_LOGIN_FAILURES_PER_PAIR": "2",
+            "BILLING_LOGIN_FAILURES_PER_ADDRESS": "7",
+            "BILLING_LOGIN_FAILURES_PER_ACCOUNT": "4",
+            "BILLING_REGISTRATIONS_PER_ADDRESS": "3",
+            "BILLING_REGISTRATION_WINDOW_SECONDS": "120",
+        }
+    )
     container = Container(settings=settings)
     sign_in, registration = container.sign_in_rules(), container.registration_rules()
-    assert (sign_in.window, sign_in.per_pair, sign_in.per_address, sign_in.per_account) == (timedelta(seconds=60), 2, 7, 4)
+    assert (sign_in.window, sign_in.per_pair, sign_in.per_address, sign_in.per_account) == (
+        timedelta(seconds=60),
+        2,
+        7,
+        4,
+    )
     assert (registration.window, registration.per_address) == (timedelta(seconds=120), 3)
 
 

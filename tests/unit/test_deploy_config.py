@@ -642,5 +642,7 @@ def test_instances_trust_the_alb_and_only_it_in_x_forwarded_for() -> None:
     attributes = {a["Key"]: a["Value"] for a in balancer["LoadBalancerAttributes"]}
     assert attributes.get("routing.http.xff_header_processing.mode") == "append"
     app_group = TEMPLATES["network"]["Resources"]["AppSecurityGroup"]["Properties"]
-    assert [rule["SourceSecurityGroupId"] for rule in app_group["SecurityGroupIngress"]] == [{"Ref": "AlbSecurityGroup"}]
+    assert [rule["SourceSecurityGroupId"] for rule in app_group["SecurityGroupIngress"]] == [
+        {"Ref": "AlbSecurityGroup"}
+    ]
     assert not any("CidrIp" in rule or "CidrIpv6" in rule for rule in app_group["SecurityGroupIngress"])

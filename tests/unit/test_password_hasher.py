@@ -155,8 +155,9 @@ async def test_sign_in_with_an_overlong_password_on_a_bcrypt_account_pays_the_de
                 account_created=0, account_updated=0)
     tables.users[user.id] = user
     uow = FakeUnitOfWork(tables)
-    authenticate = Authenticate(uow, CachingPasswordHasher(inner), clock, Throttle(lambda: FakeUnitOfWork(tables), clock),
-                                SignInRules())
+    authenticate = Authenticate(
+        uow, CachingPasswordHasher(inner), clock, Throttle(lambda: FakeUnitOfWork(tables), clock), SignInRules()
+    )
     for login in ("nobody@example.com", "jo@example.com"):
         inner.computed.clear()
         with pytest.raises(AuthenticationFailed):
