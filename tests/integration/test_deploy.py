@@ -107,7 +107,9 @@ def test_templates_pass_checkov_and_every_exception_says_why() -> None:
     (report,) = reports if isinstance(reports, list) else [reports]
     assert report["check_type"] == "cloudformation"
     results, summary = report["results"], report["summary"]
-    failed = [f"{c['check_id']} {c['resource']} ({c['file_path']}): {c['check_name']}" for c in results["failed_checks"]]
+    failed = [
+        f"{c['check_id']} {c['resource']} ({c['file_path']}): {c['check_name']}" for c in results["failed_checks"]
+    ]
     assert not failed and summary["failed"] == 0 and summary["parsing_errors"] == 0, "\n".join(failed)
     assert result.returncode == 0, result.stderr[-2000:]
     scanned = {Path(c["file_path"]).name for kind in ("passed_checks", "skipped_checks") for c in results[kind]}
@@ -322,9 +324,13 @@ def test_each_unit_gets_only_its_credentials_and_nothing_prints_a_secret(aws_end
         return {name: (url.username, url.password, url.host) for name, url in
                 ((name, make_url(value)) for name, value in values.items() if name != "BILLING_IDEMPOTENCY_SECRET")}
 
-    assert who(rendered["migrate"]) == {"BILLING_DATABASE_URL": ("admin", passwords["admin"], "db.internal"),
-                                        "BILLING_DATABASE_APP_URL": ("billing_app", passwords["billing_app"], "db.internal")}
-    assert who(rendered["services"]) == {"BILLING_DATABASE_URL": ("billing_app", passwords["billing_app"], "db.internal")}
+    assert who(rendered["migrate"]) == {
+        "BILLING_DATABASE_URL": ("admin", passwords["admin"], "db.internal"),
+        "BILLING_DATABASE_APP_URL": ("billing_app", passwords["billing_app"], "db.internal"),
+    }
+    assert who(rendered["services"]) == {
+        "BILLING_DATABASE_URL": ("billing_app", passwords["billing_app"], "db.internal")
+    }
     assert rendered["services"]["BILLING_IDEMPOTENCY_SECRET"] == "k" * 64
     # A bootstrap.env of an older launch template: no application user's secret yet.
     render = _render_secrets_module()

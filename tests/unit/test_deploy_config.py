@@ -556,7 +556,7 @@ class FakeSecrets:
     def __init__(self, secrets: dict[str, str]) -> None:
         self.secrets = secrets
 
-    def get_secret_value(self, SecretId: str) -> dict[str, str]:  # noqa: N803 - boto3's name
+    def get_secret_value(self, SecretId: str) -> dict[str, str]:
         return {"SecretString": self.secrets[SecretId]}
 
 
