@@ -202,7 +202,9 @@ def password_of(length: int, head: str = "Ab1!") -> str:
     (128, "must be at most 72 bytes in UTF-8"),  # within the length limit: the byte limit speaks
     (129, "must be 8 to 128 characters long"),
 ])
-def test_password_length_judged_in_characters_then_in_bytes_when_at_the_limits(length: int, problem: str | None) -> None:
+def test_password_length_judged_in_characters_then_in_bytes_when_at_the_limits(
+    length: int, problem: str | None
+) -> None:
     assert password_problem(password_of(length)) == problem
 
 
@@ -292,7 +294,9 @@ def test_bill_details_accepted_when_due_on_the_bill_date() -> None:
 def test_bill_details_name_each_missing_field_required() -> None:
     with pytest.raises(ValidationFailed) as exc:
         BillDetails.from_mapping({"currency": "EUR"})
-    assert errors_of(exc) == {f: "is required" for f in ("vendor", "bill_date", "due_date", "amount_due", "payment_status")}
+    assert errors_of(exc) == {
+        f: "is required" for f in ("vendor", "bill_date", "due_date", "amount_due", "payment_status")
+    }
 
 
 @pytest.mark.parametrize(("limit", "expected"), [("1", 1), ("1000", 1000)])
@@ -347,14 +351,14 @@ def test_cursor_is_url_safe_without_padding() -> None:
 
 @pytest.mark.parametrize("raw", [b"2026-01-02|" + str(uuid4()).encode() + b"|x", b"2026-01-02", b"\xff\xfe|x"])
 def test_cursor_refused_when_not_a_date_and_an_id(raw: bytes) -> None:
-    with pytest.raises(ValueError, match="^is not a cursor this service issued$"):
+    with pytest.raises(ValueError, match=r"^is not a cursor this service issued$"):
         BillCursor.decode(base64.urlsafe_b64encode(raw).decode().rstrip("="))
 
 
 def test_to_millis_truncates_to_the_millisecond_in_utc(local_zone_not_utc: None) -> None:
     moment = to_millis(datetime(2026, 11, 24, 12, 0, 0, 123999, tzinfo=timezone(timedelta(hours=2))))
     assert moment == datetime(2026, 11, 24, 10, 0, 0, 123000, tzinfo=UTC) and moment.utcoffset() == timedelta(0)
-    with pytest.raises(ValueError, match="^naive datetime: the domain works in aware UTC only$"):
+    with pytest.raises(ValueError, match=r"^naive datetime: the domain works in aware UTC only$"):
         to_millis(datetime(2026, 11, 24))
 
 
@@ -367,9 +371,12 @@ def test_registration_keeps_each_field() -> None:
 def test_registration_names_each_field_with_its_message() -> None:
     with pytest.raises(ValidationFailed) as exc:
         Registration.from_mapping({"first_name": " ", "last_name": 3, "email_address": "nope", "password": "Abcd1234"})
-    assert errors_of(exc) == {"first_name": "must not be blank", "last_name": "must be a string",
-                              "email_address": "must be a valid email address",
-                              "password": "must contain a character that is not a letter or digit (anything but a-z, A-Z, 0-9)"}
+    assert errors_of(exc) == {
+        "first_name": "must not be blank",
+        "last_name": "must be a string",
+        "email_address": "must be a valid email address",
+        "password": "must contain a character that is not a letter or digit (anything but a-z, A-Z, 0-9)",
+    }
 
 
 def test_profile_changes_keep_what_was_sent_and_leave_the_rest_unset() -> None:
@@ -413,7 +420,7 @@ def test_amount_refused_with_its_message(raw: object, message: str) -> None:
 
 @pytest.mark.parametrize("raw", ["usd", "XXX", 840, None])
 def test_currency_refused_unless_an_active_iso_4217_code(raw: object) -> None:
-    with pytest.raises(MoneyError, match="^must be an ISO 4217 currency code such as USD$"):
+    with pytest.raises(MoneyError, match=r"^must be an ISO 4217 currency code such as USD$"):
         parse_currency(raw)
 
 

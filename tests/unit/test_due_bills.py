@@ -418,9 +418,11 @@ def test_email_lists_each_bill_in_text_and_html_when_bills_are_due() -> None:
                           "- Power: 5.00 USD, due 2026-11-30 - https://b.test/v1/bill/2\n")
     assert email.html == (
         "<html><body><p>Bills due in the next 7 days (on or before 2026-12-01):</p><ul>"
-        '<li>A&amp;B: 12.30 EUR, due 2026-11-25 &ndash; <a href="https://b.test/v1/bill/1?x=&lt;1&gt;">view bill</a></li>'
+        "<li>A&amp;B: 12.30 EUR, due 2026-11-25 &ndash; "
+        '<a href="https://b.test/v1/bill/1?x=&lt;1&gt;">view bill</a></li>'
         '<li>Power: 5.00 USD, due 2026-11-30 &ndash; <a href="https://b.test/v1/bill/2">view bill</a></li>'
-        "</ul></body></html>")
+        "</ul></body></html>"
+    )
 
 
 def test_request_written_as_the_versioned_json_the_worker_reads(local_zone_not_utc: None) -> None:
@@ -526,5 +528,5 @@ async def test_request_queued_for_the_user_with_a_fresh_id(clock, queue) -> None
 def test_digest_refused_for_a_user_other_than_the_requests(clock) -> None:
     request = a_request(clock)
     stranger = User(uuid4(), "Jo", "Doe", "jo@example.com", "fake$x", clock.now(), clock.now())
-    with pytest.raises(ValueError, match="^the digest's user is not the request's$"):
+    with pytest.raises(ValueError, match=r"^the digest's user is not the request's$"):
         DueBillsDigest.of(request, stranger, clock.now().date(), [], "https://b.test")

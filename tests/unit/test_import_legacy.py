@@ -410,7 +410,12 @@ def field_errors(exc: pytest.ExceptionInfo[ValidationFailed]) -> dict[str, str]:
 
 def test_user_keeps_each_field_when_converted() -> None:
     user = user_from_legacy(legacy_user(JANE, first_name="Jane", last_name="Doe"))
-    assert (user.id, user.first_name, user.last_name, user.email_address) == (UUID(JANE), "Jane", "Doe", "jane@example.com")
+    assert (user.id, user.first_name, user.last_name, user.email_address) == (
+        UUID(JANE),
+        "Jane",
+        "Doe",
+        "jane@example.com",
+    )
 
 
 def test_legacy_row_refused_with_every_problem_and_the_legacy_detail() -> None:
@@ -456,15 +461,23 @@ def test_amount_read_exactly_whatever_the_drivers_type(amount: object, expected:
     (b'["caf\xe9"]', ("caf\ufffd",)),  # not UTF-8: the undecodable byte is replaced, not fatal
     ('" [\\"power\\"]"', ("power",)),  # JSON of JSON, the inner text starting with a space
 ])
-def test_categories_decoded_when_stored_as_bytes_or_padded_json_of_json(stored: object, categories: tuple[str, ...]) -> None:
+def test_categories_decoded_when_stored_as_bytes_or_padded_json_of_json(
+    stored: object, categories: tuple[str, ...]
+) -> None:
     assert bill_from_legacy(legacy_bill(categories=stored)).details.categories == categories
 
 
-@pytest.mark.parametrize(("changes", "expected"), [
-    ({"size": 20}, {"size": 20}),
-    ({"md5": "D41D8CD98F00B204E9800998ECF8427E"}, {"md5": "d41d8cd98f00b204e9800998ecf8427e"}),
-    ({"upload_date": datetime(2019, 5, 2, 10, 30, tzinfo=UTC)}, {"upload_date": datetime(2019, 5, 2, 10, 30, tzinfo=UTC)}),
-])
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"size": 20}, {"size": 20}),
+        ({"md5": "D41D8CD98F00B204E9800998ECF8427E"}, {"md5": "d41d8cd98f00b204e9800998ecf8427e"}),
+        (
+            {"upload_date": datetime(2019, 5, 2, 10, 30, tzinfo=UTC)},
+            {"upload_date": datetime(2019, 5, 2, 10, 30, tzinfo=UTC)},
+        ),
+    ],
+)
 def test_attachment_fields_read_from_each_stored_form(changes: dict[str, object], expected: dict[str, object]) -> None:
     attachment = attachment_from_legacy(legacy_attachment(str(uuid4()), **changes))
     assert {k: getattr(attachment, k) for k in expected} == expected
@@ -543,7 +556,9 @@ async def test_objects_counted_over_every_batch(tables) -> None:
         store.other_buckets["old", f"{b.id}_invoice.pdf"] = PDF
     without_bucket = await run(Tables(), with_attachments(*files, bills=bills), batch_size=1)
     assert without_bucket.objects_not_copied == 3
-    dry = await run(Tables(), with_attachments(*files, bills=bills), store, batch_size=1, old_bucket="old", dry_run=True)
+    dry = await run(
+        Tables(), with_attachments(*files, bills=bills), store, batch_size=1, old_bucket="old", dry_run=True
+    )
     assert dry.copied_objects == 3
     first = await run(tables, with_attachments(*files, bills=bills), store, batch_size=1, old_bucket="old")
     assert (first.copied_objects, first.objects_already_copied, first.imported["attachment"]) == (3, 0, 3)

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import copy
-from datetime import date
 from decimal import Decimal
 from uuid import uuid4
 
@@ -291,7 +290,9 @@ async def test_rehashed_user_returned_when_signing_in_with_an_outdated_hash(uow,
     user = await register(uow, hasher, clock)
     tables.users[user.id].password_hash = f"legacy${PASSWORD}"
     clock.advance(minutes=5)
-    signed_in = await authenticator(uow, hasher, clock).execute(Credentials(email_address="jo@example.com", password=PASSWORD))
+    signed_in = await authenticator(uow, hasher, clock).execute(
+        Credentials(email_address="jo@example.com", password=PASSWORD)
+    )
     assert signed_in == tables.users[user.id]
     assert signed_in.password_hash == f"fake${PASSWORD}" and signed_in.account_updated == clock.now()
 
@@ -299,7 +300,9 @@ async def test_rehashed_user_returned_when_signing_in_with_an_outdated_hash(uow,
 async def test_no_write_when_signing_in_with_a_current_hash(uow, hasher, clock, tables) -> None:
     user = await register(uow, hasher, clock)
     clock.advance(minutes=1)
-    signed_in = await authenticator(uow, hasher, clock).execute(Credentials(email_address="jo@example.com", password=PASSWORD))
+    signed_in = await authenticator(uow, hasher, clock).execute(
+        Credentials(email_address="jo@example.com", password=PASSWORD)
+    )
     assert signed_in == user and tables.users[user.id] == user
 
 
@@ -322,14 +325,22 @@ async def test_taken_address_refused_before_hashing_when_registering(uow, hasher
 async def test_sign_in_reads_through_the_read_only_unit_of_work(tables, hasher, clock) -> None:
     user = await register(FakeUnitOfWork(tables), hasher, clock)
     writes_down = Tables(down=True)  # the read-write database is unreachable: only reads can answer
-    authenticate = Authenticate(FakeUnitOfWork(writes_down), hasher, clock, Throttle(lambda: FakeUnitOfWork(tables), clock),
-                                SignInRules(), reads=FakeReadOnlyUnitOfWork(tables))
+    authenticate = Authenticate(
+        FakeUnitOfWork(writes_down),
+        hasher,
+        clock,
+        Throttle(lambda: FakeUnitOfWork(tables), clock),
+        SignInRules(),
+        reads=FakeReadOnlyUnitOfWork(tables),
+    )
     assert await authenticate.execute(Credentials(email_address="jo@example.com", password=PASSWORD)) == user
 
 
 async def test_unknown_account_costs_a_verification_of_the_password_given(uow, hasher, clock) -> None:
     with pytest.raises(AuthenticationFailed):
-        await authenticator(uow, hasher, clock).verified(Credentials(email_address="x@example.com", password="pw"), None)
+        await authenticator(uow, hasher, clock).verified(
+            Credentials(email_address="x@example.com", password="pw"), None
+        )
     assert hasher.decoy_checks == 1
 
 

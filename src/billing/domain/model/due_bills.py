@@ -218,12 +218,14 @@ def compose_email(digest: DueBillsDigest) -> Email:
         text = f"{intro}:\n\nNo bills are due {window}. Nothing to pay.\n"
         body = f"<p>{html.escape(intro)}:</p><p>No bills are due {html.escape(window)}. Nothing to pay.</p>"
     else:
-        rows = [f"- {l.vendor}: {l.amount_due} {l.currency}, due {l.due_date.isoformat()} - {l.link}" for l in digest.lines]
+        rows = [f"- {line.vendor}: {line.amount_due} {line.currency}, due {line.due_date.isoformat()} - {line.link}"
+                for line in digest.lines]
         text = f"{intro}:\n\n" + "\n".join(rows) + "\n"
         items = "".join(
-            f"<li>{html.escape(l.vendor)}: {l.amount_due} {html.escape(l.currency)}, due {l.due_date.isoformat()}"
-            f' &ndash; <a href="{html.escape(l.link)}">view bill</a></li>'  # escape() quotes " too: an attribute
-            for l in digest.lines
+            f"<li>{html.escape(line.vendor)}: {line.amount_due} {html.escape(line.currency)},"
+            f" due {line.due_date.isoformat()}"
+            f' &ndash; <a href="{html.escape(line.link)}">view bill</a></li>'  # escape() quotes " too: an attribute
+            for line in digest.lines
         )
         body = f"<p>{html.escape(intro)}:</p><ul>{items}</ul>"
     return Email(to=digest.email, subject=subject, text=text, html=f"<html><body>{body}</body></html>")

@@ -14,8 +14,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import TypeVar
 from decimal import Decimal
+from typing import TypeVar
 from uuid import UUID
 
 from billing.domain.model.attachment import Attachment, clean_file_name, object_key

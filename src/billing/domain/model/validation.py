@@ -27,21 +27,23 @@ class FieldErrors:
 
     def parse(self, field: str, value: object, parser: Callable[[object], T]) -> T:
         """`parser(value)` for a field the client must send: UNSET and "is required" when it did not."""
+        missing: T = UNSET  # stands in for a refused field; raise_if_any() runs before anyone reads it
         if value is UNSET:
             self.errors.append(FieldError(field, "is required"))
-            return UNSET
+            return missing
         return self.parse_optional(field, value, parser)
 
     def parse_optional(self, field: str, value: object, parser: Callable[[object], T]) -> T:
         """`parser(value)`, or UNSET when the client did not send the field; UNSET and the
         parser's message when it refuses the value."""
+        missing: T = UNSET  # as in parse()
         if value is UNSET:
-            return UNSET
+            return missing
         try:
             return parser(value)
         except ValueError as exc:
             self.errors.append(FieldError(field, str(exc)))
-            return UNSET
+            return missing
 
     def add(self, field: str, message: str) -> None:
         self.errors.append(FieldError(field, message))
