@@ -580,10 +580,12 @@ def _quantile(values: list[float], q: float) -> float | None:
 
 def summary(side: dict[str, Any]) -> str:
     listed, hostile = side["listings"], side["hostile"]
-    return (f"{listed['complete']} of {listed['count']} listings of {HOARD:,} bills complete "
-            f"({listed['clients']} clients, statuses {listed['statuses']}, p50 {listed['seconds_p50']} s each); "
-            f"{hostile['count']} hostile paths at "
-            f"{hostile['rps']:g}/s, statuses {hostile['statuses']}, p50 {hostile['ms_p50']} ms, p99 {hostile['ms_p99']} ms")
+    return (
+        f"{listed['complete']} of {listed['count']} listings of {HOARD:,} bills complete "
+        f"({listed['clients']} clients, statuses {listed['statuses']}, p50 {listed['seconds_p50']} s each); "
+        f"{hostile['count']} hostile paths at "
+        f"{hostile['rps']:g}/s, statuses {hostile['statuses']}, p50 {hostile['ms_p50']} ms, p99 {hostile['ms_p99']} ms"
+    )
 
 
 def side_load_clean(side: dict[str, Any]) -> bool:

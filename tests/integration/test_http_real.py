@@ -15,6 +15,7 @@ import aiohttp
 import bcrypt
 import pytest
 import sqlalchemy as sa
+from dependency_injector import providers
 
 from billing.adapters.sql.tables import bills, users
 from billing.adapters.sql.unit_of_work import SqlUnitOfWork

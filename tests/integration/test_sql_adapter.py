@@ -34,8 +34,6 @@ from billing.domain.model import (
     ServiceUnavailable,
     User,
 )
-from billing.domain.use_cases.views import AttachmentView, BillView
-from billing.entrypoints.http.wire import _default, bill_json
 
 NOW = datetime(2026, 11, 24, 9, 30, 0, 123000, tzinfo=UTC)
 
@@ -101,7 +99,9 @@ async def test_error_inside_the_block_rolls_back(engine) -> None:
 
 async def test_bill_views_filter_order_and_page_one_owners_bills(engine) -> None:
     owner, other = a_user(), a_user("other@example.com")
-    bills = [a_bill(owner, date(2026, 12, d), status=s) for d, s in ((3, "due"), (1, "paid"), (3, "due"), (9, "past_due"))]
+    bills = [
+        a_bill(owner, date(2026, 12, d), status=s) for d, s in ((3, "due"), (1, "paid"), (3, "due"), (9, "past_due"))
+    ]
     async with SqlUnitOfWork(engine) as uow:
         await uow.users.add(owner)
         await uow.users.add(other)
@@ -115,8 +115,10 @@ async def test_bill_views_filter_order_and_page_one_owners_bills(engine) -> None
         after = BillCursor(expected[1].details.due_date, expected[1].id)
         page = await uow.bill_views.page(owner.id, BillQuery(limit=2, after=after))
         assert [b.id for b in page] == [b.id for b in expected[2:4]]
-        unpaid = await uow.bill_views.page(owner.id, BillQuery(payment_status=PaymentStatus.DUE,
-                                                               due_before=date(2026, 12, 3), due_after=date(2026, 12, 2)))
+        unpaid = await uow.bill_views.page(
+            owner.id,
+            BillQuery(payment_status=PaymentStatus.DUE, due_before=date(2026, 12, 3), due_after=date(2026, 12, 2)),
+        )
         assert {b.id for b in unpaid} == {bills[0].id, bills[2].id}
         assert await uow.bill_views.page(uuid4(), BillQuery()) == []
 
@@ -196,7 +198,9 @@ async def test_read_only_unit_of_work_reads_committed_rows_without_rollback_and_
 async def test_caller_views_read_the_caller_with_their_bill_or_bills_in_one_query(engine, database_url: str) -> None:
     reads_engine = create_read_engine(database_url, engine, pool_size=1)
     owner, other, idle = a_user(), a_user("other@example.com"), a_user("idle@example.com")
-    bills = [a_bill(owner, date(2026, 12, d), status=s) for d, s in ((3, "due"), (1, "paid"), (3, "due"), (9, "past_due"))]
+    bills = [
+        a_bill(owner, date(2026, 12, d), status=s) for d, s in ((3, "due"), (1, "paid"), (3, "due"), (9, "past_due"))
+    ]
     theirs = a_bill(other)
     try:
         async with SqlUnitOfWork(engine) as uow:
@@ -219,8 +223,10 @@ async def test_caller_views_read_the_caller_with_their_bill_or_bills_in_one_quer
             after = BillCursor(expected[1].details.due_date, expected[1].id)
             page = await views.bills("jo@example.com", BillQuery(limit=2, after=after))
             assert ids(page) == (owner, [b.id for b in expected[2:4]])
-            unpaid = await views.bills("jo@example.com", BillQuery(payment_status=PaymentStatus.DUE,
-                                                                    due_before=date(2026, 12, 3), due_after=date(2026, 12, 2)))
+            unpaid = await views.bills(
+                "jo@example.com",
+                BillQuery(payment_status=PaymentStatus.DUE, due_before=date(2026, 12, 3), due_after=date(2026, 12, 2)),
+            )
             assert unpaid[0] == owner and set(ids(unpaid)[1]) == {bills[0].id, bills[2].id}
             assert await views.bills("jo@example.com", BillQuery(payment_status=PaymentStatus.DUE,
                                                                   due_after=date(2027, 1, 1))) == (owner, [])
@@ -257,8 +263,12 @@ async def test_read_models_hold_the_stored_values_exactly(engine, database_url: 
     reads_engine = create_read_engine(database_url, engine, pool_size=1)
     owner = a_user()
     on_the_second = datetime(2026, 11, 24, 9, 30, 0, tzinfo=UTC)  # no fraction in the stored text either
-    bills = [a_bill(owner, date(2026, 12, 1)), dataclasses.replace(a_bill(owner, date(2026, 12, 2), amount="0.10"),
-                                                                     created_ts=on_the_second, updated_ts=on_the_second)]
+    bills = [
+        a_bill(owner, date(2026, 12, 1)),
+        dataclasses.replace(
+            a_bill(owner, date(2026, 12, 2), amount="0.10"), created_ts=on_the_second, updated_ts=on_the_second
+        ),
+    ]
     attachment = Attachment(id=uuid4(), bill_id=bills[0].id, file_name="facture été.pdf", size=1234, md5="0" * 32,
                             sha256="1" * 64, mime_type="application/pdf", object_key=f"bills/{bills[0].id}/x",
                             upload_date=NOW)

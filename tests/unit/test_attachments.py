@@ -174,7 +174,9 @@ async def test_empty_upload_is_an_unsupported_type(tables, store, clock, bill) -
 
 
 async def test_each_upload_gets_a_fresh_id_of_its_own(tables, store, clock, bill) -> None:
-    other = await CreateBill(FakeUnitOfWork(tables), clock).execute(CreateBillCommand(owner_id=bill.owner_id, fields=BILL))
+    other = await CreateBill(FakeUnitOfWork(tables), clock).execute(
+        CreateBillCommand(owner_id=bill.owner_id, fields=BILL)
+    )
     ids = []
     for target in (bill, other):
         view = await attach(tables, store, clock).execute(

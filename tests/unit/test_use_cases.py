@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import date
 from decimal import Decimal
 from uuid import uuid4
 
@@ -59,7 +60,9 @@ def registrar(uow: FakeUnitOfWork, hasher: FakePasswordHasher, clock: FakeClock)
     return RegisterUser(uow, hasher, clock, Throttle(lambda: uow, clock), RegistrationRules())
 
 
-async def register(uow: FakeUnitOfWork, hasher: FakePasswordHasher, clock: FakeClock, email: str = "Jo@Example.com") -> User:
+async def register(
+    uow: FakeUnitOfWork, hasher: FakePasswordHasher, clock: FakeClock, email: str = "Jo@Example.com"
+) -> User:
     fields = {"first_name": "Jo", "last_name": "Doe", "email_address": email, "password": PASSWORD}
     return await registrar(uow, hasher, clock).execute(RegisterUserCommand(fields=fields))
 
@@ -82,11 +85,16 @@ async def test_registration_refused_when_email_taken_in_any_case(uow, hasher, cl
 
 async def test_authenticate_matches_email_case_insensitively(uow, hasher, clock) -> None:
     user = await register(uow, hasher, clock)
-    found = await authenticator(uow, hasher, clock).execute(Credentials(email_address="JO@example.com", password=PASSWORD))
+    found = await authenticator(uow, hasher, clock).execute(
+        Credentials(email_address="JO@example.com", password=PASSWORD)
+    )
     assert found.id == user.id
 
 
-@pytest.mark.parametrize(("email", "password"), [("jo@example.com", "Wrong123!"), ("nobody@example.com", PASSWORD), ("not an email", PASSWORD)])
+@pytest.mark.parametrize(
+    ("email", "password"),
+    [("jo@example.com", "Wrong123!"), ("nobody@example.com", PASSWORD), ("not an email", PASSWORD)],
+)
 async def test_authenticate_fails_when_credentials_do_not_match(uow, hasher, clock, email, password) -> None:
     await register(uow, hasher, clock)
     with pytest.raises(AuthenticationFailed):
@@ -95,7 +103,9 @@ async def test_authenticate_fails_when_credentials_do_not_match(uow, hasher, clo
 
 async def test_unknown_account_still_costs_a_verification(uow, hasher, clock) -> None:
     with pytest.raises(AuthenticationFailed):
-        await authenticator(uow, hasher, clock).execute(Credentials(email_address="ghost@example.com", password=PASSWORD))
+        await authenticator(uow, hasher, clock).execute(
+            Credentials(email_address="ghost@example.com", password=PASSWORD)
+        )
     assert hasher.decoy_checks == 1
 
 
@@ -116,7 +126,9 @@ async def test_old_password_refused_when_profile_changes_it(uow, hasher, clock) 
     authenticate = authenticator(uow, hasher, clock)
     with pytest.raises(AuthenticationFailed):
         await authenticate.execute(Credentials(email_address="jo@example.com", password=PASSWORD))
-    assert (await authenticate.execute(Credentials(email_address="jo@example.com", password="Newpass99$"))).id == user.id
+    assert (
+        await authenticate.execute(Credentials(email_address="jo@example.com", password="Newpass99$"))
+    ).id == user.id
 
 
 async def test_bill_lifecycle_when_owner_creates_updates_and_deletes(uow, clock, tables) -> None:
@@ -124,7 +136,9 @@ async def test_bill_lifecycle_when_owner_creates_updates_and_deletes(uow, clock,
     bill = await CreateBill(uow, clock).execute(CreateBillCommand(owner_id=owner, fields=BILL))
     assert tables.bills[bill.id].details.amount_due == Decimal("10.50")
     clock.advance(seconds=3)
-    await UpdateBill(uow, clock).execute(UpdateBillCommand(owner_id=owner, bill_id=bill.id, fields=BILL | {"vendor": "Other"}))
+    await UpdateBill(uow, clock).execute(
+        UpdateBillCommand(owner_id=owner, bill_id=bill.id, fields=BILL | {"vendor": "Other"})
+    )
     stored = tables.bills[bill.id]
     assert stored.details.vendor == "Other" and stored.updated_ts > stored.created_ts
     await DeleteBill(uow, FakeFileStore()).execute(DeleteBillCommand(owner_id=owner, bill_id=bill.id))
@@ -143,14 +157,20 @@ async def test_another_owners_bill_is_not_found_for_every_operation(uow, clock, 
 
 async def test_invalid_bill_writes_nothing(uow, clock, tables) -> None:
     with pytest.raises(ValidationFailed):
-        await CreateBill(uow, clock).execute(CreateBillCommand(owner_id=uuid4(), fields=BILL | {"amount_due": Decimal("0")}))
+        await CreateBill(uow, clock).execute(
+            CreateBillCommand(owner_id=uuid4(), fields=BILL | {"amount_due": Decimal("0")})
+        )
     assert tables.bills == {} and tables.commits == 0
 
 
 async def test_pages_cover_every_bill_once_in_due_date_order(reads, uow, hasher, clock) -> None:
     owner = await register(uow, hasher, clock)
     for day in (5, 1, 3, 3, 9, 2, 7):
-        await CreateBill(uow, clock).execute(CreateBillCommand(owner_id=owner.id, fields=BILL | {"bill_date": "2026-01-01", "due_date": f"2026-01-0{day}"}))
+        await CreateBill(uow, clock).execute(
+            CreateBillCommand(
+                owner_id=owner.id, fields=BILL | {"bill_date": "2026-01-01", "due_date": f"2026-01-0{day}"}
+            )
+        )
     _, list_own = own_reads(reads, uow, hasher, clock)
     credentials = Credentials(email_address="jo@example.com", password=PASSWORD)
     seen = []
@@ -166,11 +186,16 @@ async def test_pages_cover_every_bill_once_in_due_date_order(reads, uow, hasher,
 async def test_filters_select_status_and_due_window(reads, uow, hasher, clock) -> None:
     owner = await register(uow, hasher, clock)
     for due, status in (("2026-01-02", "paid"), ("2026-01-05", "due"), ("2026-01-09", "due")):
-        await CreateBill(uow, clock).execute(CreateBillCommand(owner_id=owner.id, fields=BILL | {"bill_date": "2026-01-01", "due_date": due, "payment_status": status}))
+        await CreateBill(uow, clock).execute(
+            CreateBillCommand(
+                owner_id=owner.id, fields=BILL | {"bill_date": "2026-01-01", "due_date": due, "payment_status": status}
+            )
+        )
     query = BillQuery.from_params({"payment_status": "due", "due_before": "2026-01-06", "due_after": "2026-01-01"})
     _, list_own = own_reads(reads, uow, hasher, clock)
-    page = await list_own.execute(ListOwnBillsCommand(credentials=Credentials(email_address="jo@example.com", password=PASSWORD),
-                                                      query=query))
+    page = await list_own.execute(
+        ListOwnBillsCommand(credentials=Credentials(email_address="jo@example.com", password=PASSWORD), query=query)
+    )
     assert [b.due_date for b in page.bills] == [date(2026, 1, 5)]
     assert page.next is None
 
@@ -196,13 +221,18 @@ async def test_own_bill_read_with_the_caller_only_when_the_password_matches(read
     stranger = await register(uow, hasher, clock, email="stranger@example.com")
     bill = await CreateBill(uow, clock).execute(CreateBillCommand(owner_id=owner.id, fields=BILL))
     get_own, _ = own_reads(reads, uow, hasher, clock)
-    own = await get_own.execute(GetOwnBillCommand(credentials=Credentials(email_address="JO@example.com", password=PASSWORD),
-                                                  bill_id=bill.id))
+    own = await get_own.execute(
+        GetOwnBillCommand(credentials=Credentials(email_address="JO@example.com", password=PASSWORD), bill_id=bill.id)
+    )
     assert own.caller.id == owner.id and own.bill is not None and own.bill.id == bill.id
     theirs = await get_own.execute(GetOwnBillCommand(
         credentials=Credentials(email_address=stranger.email_address, password=PASSWORD), bill_id=bill.id))
     assert theirs.caller.id == stranger.id and theirs.bill is None  # someone else's: not found
-    for email, password in (("jo@example.com", "Wrong123!"), ("nobody@example.com", PASSWORD), ("not an email", PASSWORD)):
+    for email, password in (
+        ("jo@example.com", "Wrong123!"),
+        ("nobody@example.com", PASSWORD),
+        ("not an email", PASSWORD),
+    ):
         with pytest.raises(AuthenticationFailed):
             await get_own.execute(GetOwnBillCommand(credentials=Credentials(email_address=email, password=password),
                                                     bill_id=bill.id))
@@ -213,7 +243,11 @@ async def test_own_bills_listed_by_pages_only_when_the_password_matches(reads, u
     owner = await register(uow, hasher, clock)
     await register(uow, hasher, clock, email="idle@example.com")
     for day in (5, 1, 3):
-        await CreateBill(uow, clock).execute(CreateBillCommand(owner_id=owner.id, fields=BILL | {"bill_date": "2026-01-01", "due_date": f"2026-01-0{day}"}))
+        await CreateBill(uow, clock).execute(
+            CreateBillCommand(
+                owner_id=owner.id, fields=BILL | {"bill_date": "2026-01-01", "due_date": f"2026-01-0{day}"}
+            )
+        )
     _, list_own = own_reads(reads, uow, hasher, clock)
     credentials = Credentials(email_address="jo@example.com", password=PASSWORD)
     first = await list_own.execute(ListOwnBillsCommand(credentials=credentials, query=BillQuery(limit=2)))
@@ -222,12 +256,18 @@ async def test_own_bills_listed_by_pages_only_when_the_password_matches(reads, u
     assert all(b.owner_id == owner.id and b.attachment is None for b in first.bills)
     rest = await list_own.execute(ListOwnBillsCommand(credentials=credentials, query=first.next))
     assert [b.due_date for b in rest.bills] == [date(2026, 1, 5)] and rest.next is None
-    idle = await list_own.execute(ListOwnBillsCommand(credentials=Credentials(email_address="idle@example.com", password=PASSWORD),
-                                                      query=BillQuery()))
+    idle = await list_own.execute(
+        ListOwnBillsCommand(
+            credentials=Credentials(email_address="idle@example.com", password=PASSWORD), query=BillQuery()
+        )
+    )
     assert idle.bills == [] and idle.next is None
     with pytest.raises(AuthenticationFailed):
-        await list_own.execute(ListOwnBillsCommand(credentials=Credentials(email_address="jo@example.com",
-                                                                                     password="Wrong123!"), query=BillQuery()))
+        await list_own.execute(
+            ListOwnBillsCommand(
+                credentials=Credentials(email_address="jo@example.com", password="Wrong123!"), query=BillQuery()
+            )
+        )
     # A password change counts from the very next call; an outdated hash is replaced as by Authenticate.
     tables.users[owner.id].password_hash = f"legacy${PASSWORD}"
     await list_own.execute(ListOwnBillsCommand(credentials=credentials, query=BillQuery()))

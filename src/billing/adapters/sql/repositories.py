@@ -37,7 +37,7 @@ from billing.ports.metrics import DB_DURATION, Metrics
 def operation_of(statement: sa.Executable) -> str:
     """`<table>.<verb>` ("users.select", "bills.delete"): a fixed word per statement shape, never
     a value from it, so the timer's tag has a handful of values whatever the data."""
-    verb = {"textclause": "text"}.get(getattr(statement, "__visit_name__", ""), None) or getattr(
+    verb = {"textclause": "text"}.get(getattr(statement, "__visit_name__", "")) or getattr(
         statement, "__visit_name__", "statement")
     table = getattr(statement, "table", None)
     if table is None and isinstance(statement, sa.Select):
@@ -259,8 +259,20 @@ def _bill_view(values: Sequence[Any], owner_id: UUID) -> BillView:
     bill_uuid = UUID(bill_id)
     attachment = None if attachment_id is None else AttachmentView(
         UUID(attachment_id), bill_uuid, file_name, _utc(upload_date), size, md5, sha256, mime_type, object_key)
-    return BillView(bill_uuid, owner_id, _utc(created_ts), _utc(updated_ts), vendor, date.fromisoformat(bill_date),
-                    date.fromisoformat(due_date), amount_due, currency, tuple(categories), _STATUSES[status], attachment)
+    return BillView(
+        bill_uuid,
+        owner_id,
+        _utc(created_ts),
+        _utc(updated_ts),
+        vendor,
+        date.fromisoformat(bill_date),
+        date.fromisoformat(due_date),
+        amount_due,
+        currency,
+        tuple(categories),
+        _STATUSES[status],
+        attachment,
+    )
 
 
 _CALLER_COLUMNS = _columns(users, "caller_")
