@@ -7,6 +7,7 @@ import ipaddress
 import logging
 import os
 import re
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -165,6 +166,17 @@ def _non_negative_int(raw: str) -> int:
 def _readable_file(raw: str) -> str:
     if not os.path.isfile(raw) or not os.access(raw, os.R_OK):
         raise ValueError("must name a readable file")
+    return raw
+
+
+def _ca_bundle(raw: str) -> str:
+    """A readable file that holds at least one certificate: found here, it is one line at start-up
+    rather than every worker failing as it opens its first connection."""
+    _readable_file(raw)
+    try:
+        ssl.create_default_context(cafile=raw)
+    except ssl.SSLError:
+        raise ValueError("holds no certificate (a PEM CA bundle is expected)") from None
     return raw
 
 
@@ -339,7 +351,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "http_port": _port,
     "http_workers": _non_negative_int,
     "database_url": _database_url,
-    "database_ssl_ca": _readable_file,
+    "database_ssl_ca": _ca_bundle,
     "database_app_url": _app_database_url,
     "public_base_url": _http_url,
     "log_level": _log_level,
