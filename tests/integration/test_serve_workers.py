@@ -114,3 +114,24 @@ def test_serve_stops_with_one_line_and_code_2_when_the_ca_bundle_is_no_certifica
     assert result.stderr.startswith("billing: configuration error: BILLING_DATABASE_SSL_CA="), result.stderr
     assert "holds no certificate" in result.stderr
     assert "db-password" not in result.stderr
+
+
+def test_workers_that_cannot_start_stop_the_server_with_code_3(tmp_path: Path) -> None:
+    """A misconfiguration only the workers find (an AWS config file the SDK cannot parse: the master
+    checks the database, not AWS): the master stops instead of restarting them forever, for the
+    service manager to see the failure."""
+    (tmp_path / "aws-config").write_text("[default\nregion = eu-west-1\n")
+    secret = "never-logged-" + "s" * 32
+    env = os.environ | {"BILLING_HTTP_PORT": str(free_port()), "AWS_CONFIG_FILE": str(tmp_path / "aws-config"),
+                        "BILLING_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/billing.db",
+                        "BILLING_IDEMPOTENCY_SECRET": secret}
+    billing = Path(sys.executable).with_name("billing")
+    result = subprocess.run([str(billing), "serve", "--workers", "2"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stderr == ""
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(line["level"], line["message"]) for line in lines[-2:]] == [
+        ("ERROR", "Shutting down: Master"), ("ERROR", "Reason: Worker failed to boot.")]
+    assert "ConfigParseError" in "".join(line.get("exception", "") for line in lines)  # the cause, logged
+    assert secret not in result.stdout
