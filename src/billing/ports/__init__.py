@@ -17,6 +17,8 @@ from billing.ports.messaging import (
     InboundMessage,
     InboundQueue,
     Mailer,
+    ReminderLedger,
+    ReminderQueue,
 )
 from billing.ports.metrics import Metrics, Tags
 from billing.ports.passwords import PasswordHasher, VerificationGate
@@ -53,6 +55,8 @@ __all__ = [
     "Metrics",
     "PasswordHasher",
     "ReadOnlyUnitOfWork",
+    "ReminderLedger",
+    "ReminderQueue",
     "RecordAnswer",
     "Tags",
     "UnitOfWork",
