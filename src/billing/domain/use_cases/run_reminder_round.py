@@ -64,7 +64,11 @@ class RunReminderRound:
         batches = [[Reminder(c.user_id, day) for c in page[i:i + REMINDER_BATCH]]
                    for i in range(0, len(page), REMINDER_BATCH)]
         for start in range(0, len(batches), self._parallel):
-            # A TaskGroup: if one batch fails, the others in flight are cancelled and the error raised.
-            async with asyncio.TaskGroup() as group:
-                for batch in batches[start:start + self._parallel]:
-                    group.create_task(self._queue.send_batch(batch))
+            # A TaskGroup: if one batch fails, the others in flight are cancelled; its first error
+            # is raised as itself (ServiceUnavailable), not wrapped in an ExceptionGroup.
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for batch in batches[start:start + self._parallel]:
+                        group.create_task(self._queue.send_batch(batch))
+            except ExceptionGroup as failed:
+                raise failed.exceptions[0] from None
