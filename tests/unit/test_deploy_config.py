@@ -500,6 +500,25 @@ def test_the_instances_may_make_the_calls_the_worker_makes() -> None:
         assert actions <= allowed.get(resource, set()), resource
 
 
+def test_the_mailer_may_make_every_ledger_call_the_lambda_makes() -> None:
+    import ast
+
+    from billing.adapters.aws import dynamodb_ledger
+
+    # Every DynamoDB call of the ledgers' code (`self._dynamodb.<operation>(...)`), as an IAM action.
+    tree = ast.parse(Path(dynamodb_ledger.__file__).read_text(encoding="utf-8"))
+    calls = {node.func.attr for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Attribute)
+             and node.func.value.attr == "_dynamodb"}
+    needed = {"dynamodb:" + "".join(part.title() for part in call.split("_")) for call in calls}
+    assert needed == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+    [policy] = TEMPLATES["messaging"]["Resources"]["MailerRole"]["Properties"]["Policies"]
+    allowed = {action for s in policy["PolicyDocument"]["Statement"]
+               if {short(r) for r in listed(s["Resource"])} == {"import EmailLedgerTableArn"}
+               for action in listed(s["Action"])}
+    assert needed <= allowed, needed - allowed
+
+
 def build_zip_module() -> SimpleNamespace:
     """The names of deploy/lambda/build_zip.py, a script rather than a package module."""
     return SimpleNamespace(**runpy.run_path(str(DEPLOY / "lambda" / "build_zip.py")))

@@ -484,18 +484,28 @@ _INSERT_BILL = bills.insert()
 _INSERT_USER = users.insert()
 
 # Users with this reminder_days after a cursor, who have an unpaid bill due on or before the
-# window's end (ix_bills_owner_due answers the EXISTS per user). The cursor's id is bound as
-# text ("" before the first): ids compare as the index orders them.
+# window's end. The cursor's id is bound as text ("" before the first): ids compare as the index
+# orders them. The bill check is a correlated scalar subquery with LIMIT 1, not EXISTS: MariaDB
+# turns an EXISTS into a semi-join that may materialise every matching bill per page, while this
+# stays one ix_bills_owner_due range probe per candidate user, visited in ix_users_reminder_days_id
+# order and stopped by the LIMIT.
+_HAS_DUE_BILL = (
+    sa.select(sa.literal(1))
+    .where(
+        bills.c.owner_id == users.c.id,
+        bills.c.due_date <= sa.bindparam("b_until", type_=sa.Date),
+        bills.c.payment_status.in_([s.value for s in UNPAID]),
+    )
+    .limit(1)
+    .correlate(users)
+    .scalar_subquery()
+)
 _DUE_FOR_REMINDER = (
     sa.select(users.c.id)
     .where(
         users.c.reminder_days == sa.bindparam("b_days", type_=sa.Integer),
         users.c.id > sa.bindparam("b_after_id", type_=sa.String),
-        sa.exists().where(
-            bills.c.owner_id == users.c.id,
-            bills.c.due_date <= sa.bindparam("b_until", type_=sa.Date),
-            bills.c.payment_status.in_([s.value for s in UNPAID]),
-        ),
+        _HAS_DUE_BILL.is_not(None),
     )
     .order_by(users.c.id)
     .limit(sa.bindparam("b_limit", type_=sa.Integer))
