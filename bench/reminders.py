@@ -144,13 +144,13 @@ async def rounds(container, settings, sizes: list[int]) -> list[dict[str, object
 
 
 async def emails(container, settings, count: int, lambdas: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    from run import reset_database  # bench/run.py
+
+    from billing.adapters.sql.migrate import upgrade_to_head
     from billing.entrypoints.lambda_handler import LambdaRuntime
     from billing.entrypoints.local_lambda import sns_event
     from billing.entrypoints.worker import due_bills_consumer
     from billing.lambda_container import EmailContainer
-    from run import reset_database  # bench/run.py
-
-    from billing.adapters.sql.migrate import upgrade_to_head
 
     await container.engine().dispose()
     await asyncio.to_thread(reset_database, MYSQL)
@@ -193,11 +193,12 @@ async def emails(container, settings, count: int, lambdas: int) -> dict[str, obj
 
 
 async def bench(sizes: list[int], email_count: int, lambdas: int) -> dict[str, object]:
+    from run import reset_database  # bench/run.py: creates the database if needed, drops its tables
+
     from billing.adapters.sql.migrate import upgrade_to_head
     from billing.config import Settings
     from billing.container import Container
     from billing.entrypoints.local_aws import LocalAwsEmulator
-    from run import reset_database  # bench/run.py: creates the database if needed, drops its tables
 
     version = await asyncio.to_thread(reset_database, MYSQL)
     await asyncio.to_thread(upgrade_to_head, MYSQL)

@@ -30,8 +30,8 @@ from billing.domain.model.reminders import ReminderCursor, bills_to_remind
 from billing.domain.use_cases.create_bill import CreateBill, CreateBillCommand
 from billing.domain.use_cases.prepare_reminder_digest import PrepareReminderDigest, ReminderOutcome
 from billing.domain.use_cases.run_reminder_round import RunReminderRound
-from billing.domain.use_cases.send_reminder_email import SendReminderEmail
 from billing.domain.use_cases.send_due_bills_email import SendOutcome
+from billing.domain.use_cases.send_reminder_email import SendReminderEmail
 from billing.entrypoints.reminders import next_round_at
 from billing.entrypoints.worker import due_bills_consumer
 from tests.conftest import container_with_fakes
