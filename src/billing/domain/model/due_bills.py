@@ -196,7 +196,8 @@ class DueBillsDigest:
     lines: tuple[DigestLine, ...]
 
     @classmethod
-    def of(cls, request: DueBillsRequest, user: User, today: date, bills: list[Bill], base_url: str) -> DueBillsDigest:
+    def of(cls, request: DueBillsRequest, user: User, today: date, bills: list[Bill],
+           base_url: str) -> DueBillsDigest:
         if user.id != request.user_id:
             raise ValueError("the digest's user is not the request's")
         return cls(request.request_id, user.id, user.email_address, request.days, today, _due_lines(bills, base_url))
@@ -223,7 +224,8 @@ _DIGEST_READERS: Readers[DueBillsDigest] = {DIGEST_TYPE: {1: DueBillsDigest._rea
 
 
 def _due_lines(bills: list[Bill], base_url: str) -> tuple[DigestLine, ...]:
-    due = sorted((b for b in bills if b.details.payment_status in UNPAID), key=lambda b: (b.details.due_date, str(b.id)))
+    due = sorted((b for b in bills if b.details.payment_status in UNPAID),
+                 key=lambda b: (b.details.due_date, str(b.id)))
     return tuple(
         DigestLine(b.id, b.details.vendor, b.details.amount_due, b.details.currency, b.details.due_date,
                    f"{base_url}/v1/bill/{b.id}")
@@ -323,11 +325,12 @@ def _listing(intro: str, window: str, lines: tuple[DigestLine, ...]) -> tuple[st
     if not lines:
         return (f"{intro}:\n\nNo bills are due {window}. Nothing to pay.\n",
                 f"<p>{html.escape(intro)}:</p><p>No bills are due {html.escape(window)}. Nothing to pay.</p>")
-    rows = [f"- {l.vendor}: {l.amount_due} {l.currency}, due {l.due_date.isoformat()} - {l.link}" for l in lines]
+    rows = [f"- {line.vendor}: {line.amount_due} {line.currency}, due {line.due_date.isoformat()} - {line.link}"
+            for line in lines]
     items = "".join(
-        f"<li>{html.escape(l.vendor)}: {l.amount_due} {html.escape(l.currency)}, due {l.due_date.isoformat()}"
-        f' &ndash; <a href="{html.escape(l.link, quote=True)}">view bill</a></li>'
-        for l in lines
+        f"<li>{html.escape(line.vendor)}: {line.amount_due} {html.escape(line.currency)}, due "
+        f'{line.due_date.isoformat()} &ndash; <a href="{html.escape(line.link, quote=True)}">view bill</a></li>'
+        for line in lines
     )
     return f"{intro}:\n\n" + "\n".join(rows) + "\n", f"<p>{html.escape(intro)}:</p><ul>{items}</ul>"
 
