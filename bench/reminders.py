@@ -12,6 +12,9 @@ Usage: .venv/bin/python bench/reminders.py [--sizes 10000,100000] [--emails 2000
    Meanwhile this process drains the queue and checks that each user arrived: the emulator's
    SendMessage costs time in proportion to the messages already in the queue (moto counts them on
    every send), so an undrained queue would measure moto, not the round.
+   The same round also runs in this process against a queue that only serialises and counts the
+   messages: the database side alone, its users per second, and its peak traced memory
+   (tracemalloc), without the emulator. `--emulator-up-to N` skips the emulator for larger sizes.
 2. Emails: `--emails` reminders queued by a round, then the real worker consumer (in this process,
    BILLING_WORKER_CONCURRENCY 10) turns them into digests, and `--lambdas` Lambda runtimes (one
    thread each, like as many Lambda containers) send them through the emulator's SES.
@@ -103,9 +106,42 @@ async def drain(sqs, url: str, received: set[str], done: asyncio.Event) -> None:
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
         except Exception as exc:  # noqa: BLE001 - an overloaded emulator times out; what was not deleted comes back
             print(f"drain: {type(exc).__name__}; retrying", file=sys.stderr)
+            await asyncio.sleep(0.5)
 
 
-async def rounds(container, settings, sizes: list[int]) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+class CountingQueue:
+    """A ReminderQueue that serialises each reminder, as the SQS adapter does, and counts it."""
+
+    def __init__(self) -> None:
+        self.queued = 0
+
+    async def send_batch(self, reminders) -> None:  # type: ignore[no-untyped-def]
+        for reminder in reminders:
+            reminder.to_json()
+        self.queued += len(reminders)
+
+
+async def round_without_queue(container, size: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """The round's database side, in this process: its rate, then its peak traced memory."""
+    import tracemalloc
+
+    from billing.adapters.clock import SystemClock
+    from billing.domain.use_cases.run_reminder_round import RunReminderRound
+
+    queue = CountingQueue()
+    started = time.perf_counter()
+    await RunReminderRound(container.read_uow(), queue, SystemClock()).execute()
+    seconds = time.perf_counter() - started
+    assert queue.queued == size, (queue.queued, size)
+    tracemalloc.start()
+    await RunReminderRound(container.read_uow(), CountingQueue(), SystemClock()).execute()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {"seconds": round(seconds, 2), "users_per_second": round(size / seconds),
+            "peak_traced_kib": round(peak / 1024)}
+
+
+async def rounds(container, settings, sizes: list[int], emulator_up_to: int) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
     from billing.adapters.aws.bootstrap import ensure_queue
 
     sqs = container.aws_clients()["sqs"]
@@ -121,6 +157,12 @@ async def rounds(container, settings, sizes: list[int]) -> list[dict[str, object
         await insert_people(container, size - inserted, True, today)
         await insert_people(container, size - inserted, False, today)
         inserted = size
+        database_only = await round_without_queue(container, size)
+        if size > emulator_up_to:
+            figures.append({"opted_in_users": size, "users_without_preference": size + 1000,
+                            "round_without_the_emulator": database_only})
+            print(json.dumps(figures[-1]), flush=True)
+            continue
         queue = f"remind-{size}-{uuid.uuid4().hex[:8]}"
         url = await ensure_queue(container.aws_clients(), queue, 5, 60)
         received: set[str] = set()
@@ -137,7 +179,8 @@ async def rounds(container, settings, sizes: list[int]) -> list[dict[str, object
         figures.append({"opted_in_users": size, "users_without_preference": size + 1000, **run,
                         "round_seconds": round(round_seconds, 2),
                         "users_queued_per_second": round(size / round_seconds),
-                        "rss_above_an_empty_round_mib": round(run["peak_rss_mib"] - baseline["peak_rss_mib"], 1)})
+                        "rss_above_an_empty_round_mib": round(run["peak_rss_mib"] - baseline["peak_rss_mib"], 1),
+                        "round_without_the_emulator": database_only})
         print(json.dumps(figures[-1]), flush=True)
         await sqs.delete_queue(QueueUrl=url)  # the emulator keeps every message in memory
     return [{"empty_round": baseline}, *figures]
@@ -192,7 +235,7 @@ async def emails(container, settings, count: int, lambdas: int) -> dict[str, obj
             "end_to_end_emails_per_second": round(sent / (worker_seconds + lambda_seconds), 1)}
 
 
-async def bench(sizes: list[int], email_count: int, lambdas: int) -> dict[str, object]:
+async def bench(sizes: list[int], email_count: int, lambdas: int, emulator_up_to: int) -> dict[str, object]:
     from run import reset_database  # bench/run.py: creates the database if needed, drops its tables
 
     from billing.adapters.sql.migrate import upgrade_to_head
@@ -212,8 +255,8 @@ async def bench(sizes: list[int], email_count: int, lambdas: int) -> dict[str, o
         await container.init_resources()
         try:
             await container.bootstrap_local()
-            round_figures = await rounds(container, settings, sizes)
-            email_figures = await emails(container, settings, email_count, lambdas)
+            round_figures = await rounds(container, settings, sizes, emulator_up_to)
+            email_figures = await emails(container, settings, email_count, lambdas) if email_count else None
         finally:
             await container.shutdown_resources()
             await container.engine().dispose()
@@ -223,8 +266,10 @@ async def bench(sizes: list[int], email_count: int, lambdas: int) -> dict[str, o
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10000,100000", help="opted-in users per round, comma-separated")
-    parser.add_argument("--emails", type=int, default=2000)
+    parser.add_argument("--emails", type=int, default=2000, help="0: skip the emails part")
     parser.add_argument("--lambdas", type=int, default=4)
+    parser.add_argument("--emulator-up-to", type=int, default=10**9,
+                        help="run the `billing remind` round against the emulator only up to this many users")
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
@@ -234,7 +279,7 @@ def main() -> None:
         "benchmark": "reminders", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs, {platform.python_implementation()} "
                    f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f} at the start",
-        **asyncio.run(bench(sizes, args.emails, args.lambdas)),
+        **asyncio.run(bench(sizes, args.emails, args.lambdas, args.emulator_up_to)),
     }
     (ROOT / "results" / "reminders.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
