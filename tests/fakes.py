@@ -25,7 +25,6 @@ from billing.domain.model import (
     User,
 )
 from billing.domain.model.bill import UNPAID
-from billing.domain.model.reminders import REMINDER_BATCH, ReminderCursor, bills_to_remind
 from billing.domain.model.legacy import (
     CopiedObject,
     LegacyAttachment,
@@ -34,6 +33,7 @@ from billing.domain.model.legacy import (
     LegacySourceError,
     LegacyUser,
 )
+from billing.domain.model.reminders import REMINDER_BATCH, ReminderCursor, bills_to_remind
 from billing.domain.model.throttle import Tally
 from billing.ports import HeldKey, KeyClaim, VerificationGate
 

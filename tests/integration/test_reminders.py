@@ -187,4 +187,4 @@ async def test_billing_remind_is_one_line_and_exit_2_when_the_queue_cannot_be_re
                         "BILLING_DUE_QUEUE_URL": "http://127.0.0.1:1/123456789012/due", "BILLING_LOG_LEVEL": "WARNING"}
     done = subprocess.run([BILLING, "remind"], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
-    assert done.stderr.count("\n") == 1 and done.stderr.startswith("billing: reminder round failed: SQS"), done.stderr
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("billing remind: SQS"), done.stderr

@@ -370,7 +370,7 @@ class BatchSqs:
         self.failures = failures
         self.calls: list[list[str]] = []
 
-    async def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:  # noqa: N803
+    async def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:
         self.calls.append([e["Id"] for e in Entries])
         failed = self.failures.pop(0) if self.failures else []
         return {"Successful": [{"Id": e["Id"]} for e in Entries if e["Id"] not in {f["Id"] for f in failed}],

@@ -125,14 +125,10 @@ def _worker(settings: Settings) -> int:
 
 
 def _remind(settings: Settings) -> int:
-    from billing.domain.model import ServiceUnavailable
     from billing.entrypoints.reminders import remind_once
 
-    try:
-        result = asyncio.run(remind_once(_container(settings)))
-    except ServiceUnavailable as exc:  # the database or the queue: one line, no traceback, no URL
-        print(f"billing: reminder round failed: {exc}", file=sys.stderr)
-        return 2
+    # The database or the queue failing is ServiceUnavailable: one line and code 2 (_reporting_failures).
+    result = asyncio.run(remind_once(_container(settings)))
     print(f"billing: reminder round for {result.day.isoformat()} queued {result.queued} reminders", file=sys.stderr)
     return 0
 

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime, time, timedelta
 
-from billing.container import Container
+from billing.container import Container, init_resources, shutdown_resources
 from billing.domain.use_cases.run_reminder_round import RoundResult
 
 log = logging.getLogger("billing.reminders")
@@ -15,11 +15,11 @@ log = logging.getLogger("billing.reminders")
 
 async def remind_once(container: Container) -> RoundResult:
     """`billing remind`: one round now; returns once its reminders are queued."""
-    await container.init_resources()
+    await init_resources(container)
     try:
         return await container.run_reminder_round().execute()
     finally:
-        await container.shutdown_resources()
+        await shutdown_resources(container)
 
 
 def next_round_at(now: datetime, at: time) -> datetime:
@@ -51,7 +51,7 @@ class DailyReminders:
                 pass
             try:
                 result = await self._container.run_reminder_round().execute()
-            except Exception:  # noqa: BLE001 - one failed round must not take `make run` down
+            except Exception:
                 log.exception("reminder round failed")
                 continue
             log.info("reminder round for %s queued %d reminders", result.day.isoformat(), result.queued)

@@ -211,8 +211,9 @@ class DueBillsDigest:
 
     @classmethod
     def _read(cls, data: dict[str, Any]) -> DueBillsDigest:
+        lines = _read_lines(data["bills"])  # the lines first: what an unreadable digest's error names
         return cls(UUID(data["request_id"]), UUID(data["user_id"]), str(data["email"]), _days(data["days"]),
-                   date.fromisoformat(data["as_of"]), _read_lines(data["bills"]))
+                   date.fromisoformat(data["as_of"]), lines)
 
     @classmethod
     def from_json(cls, body: str) -> DueBillsDigest:
