@@ -33,6 +33,7 @@ from billing.domain.model.legacy import (
     LegacySourceError,
     LegacyUser,
 )
+from billing.domain.model.reminders import REMINDER_BATCH, ReminderCursor, bills_to_remind
 from billing.domain.model.throttle import Tally
 from billing.ports import HeldKey, KeyClaim, VerificationGate
 
@@ -131,8 +132,9 @@ class Tables:
 
 
 class FakeUserRepository:
-    def __init__(self, users: dict[UUID, User]) -> None:
+    def __init__(self, users: dict[UUID, User], bills: dict[UUID, Bill] | None = None) -> None:
         self._users = users
+        self._bills = {} if bills is None else bills
 
     async def add(self, user: User) -> None:
         if any(u.email_address == user.email_address for u in self._users.values()):
@@ -158,6 +160,14 @@ class FakeUserRepository:
     async def ids_by_email(self, email_addresses: Collection[str]) -> Mapping[str, UUID]:
         wanted = set(email_addresses)
         return {u.email_address: u.id for u in self._users.values() if u.email_address in wanted}
+
+    async def due_for_reminder(self, day: date, after: ReminderCursor | None, limit: int) -> Sequence[ReminderCursor]:
+        bills = list(self._bills.values())
+        due = sorted(
+            (ReminderCursor(u.reminder_days, u.id) for u in self._users.values()
+             if u.reminder_days is not None and bills_to_remind(u, bills, day)),
+            key=lambda c: (c.days, str(c.user_id)))
+        return [c for c in due if after is None or (c.days, str(c.user_id)) > (after.days, str(after.user_id))][:limit]
 
 
 class FakeBillRepository:
@@ -317,7 +327,7 @@ class FakeUnitOfWork:
         self.idempotency = FakeIdempotencyAnswers(self._tables.idempotency)
         self._attempts = dict(self._tables.attempt_counters)
         self.attempts = FakeAttemptCounterRepository(self._attempts)
-        self.users = FakeUserRepository(self._users)
+        self.users = FakeUserRepository(self._users, self._bills)
         self.bills = FakeBillRepository(self._bills)
         self.attachments = FakeAttachmentRepository(self._bills)
         self.attachments.fail_next_add = self._tables.fail_attachment_insert
@@ -479,12 +489,23 @@ class FakeQueue:
         self.dead_letter_reasons: list[str] = []
         self.max_receives = max_receives
         self.down = False
+        self.batches_until_down = -1  # >= 0: that many send_batch calls succeed, then the queue is down
+        self.batch_sizes: list[int] = []
         self._next = 0
 
     async def send(self, request) -> None:  # type: ignore[no-untyped-def]
         if self.down:
             raise ServiceUnavailable("fake queue is down")
         self.put(request.to_json())
+
+    async def send_batch(self, reminders) -> None:  # type: ignore[no-untyped-def]
+        assert 1 <= len(reminders) <= REMINDER_BATCH, len(reminders)
+        if self.down or self.batches_until_down == 0:
+            raise ServiceUnavailable("fake queue is down")
+        self.batches_until_down -= 1
+        self.batch_sizes.append(len(reminders))
+        for reminder in reminders:
+            self.put(reminder.to_json())
 
     def put(self, body: str) -> str:
         self._next += 1
@@ -568,6 +589,34 @@ class FakeEmailLedger:
         entry = self.entries.get(user_id)
         if entry is not None and entry["request_id"] == request_id and entry["state"] == "sending":
             del self.entries[user_id]
+
+
+class FakeReminderLedger:
+    """The reminder ledger's conditional-write semantics, in a dict: (user, day) -> entry."""
+
+    LEASE = timedelta(minutes=2)
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[UUID, date], dict] = {}
+
+    async def sent(self, user_id: UUID, day: date) -> bool:
+        entry = self.entries.get((user_id, day))
+        return entry is not None and entry["state"] == "sent"
+
+    async def claim(self, user_id: UUID, day: date, claimant: UUID, now: datetime) -> bool:
+        entry = self.entries.get((user_id, day))
+        if entry is not None and not (entry["state"] == "sending" and entry["lease_until"] <= now):
+            return False
+        self.entries[(user_id, day)] = {"claimant": claimant, "state": "sending", "lease_until": now + self.LEASE}
+        return True
+
+    async def mark_sent(self, user_id: UUID, day: date, claimant: UUID, now: datetime) -> None:
+        self.entries[(user_id, day)] = {"claimant": claimant, "state": "sent", "lease_until": now}
+
+    async def release(self, user_id: UUID, day: date, claimant: UUID) -> None:
+        entry = self.entries.get((user_id, day))
+        if entry is not None and entry["claimant"] == claimant and entry["state"] == "sending":
+            del self.entries[(user_id, day)]
 
 
 class FakeMailer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import ipaddress
 import logging
 import os
@@ -240,6 +241,15 @@ def _positive_seconds(raw: str) -> float:
     return value
 
 
+_HH_MM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
+
+
+def _utc_time_of_day(raw: str) -> str:
+    if not _HH_MM.fullmatch(raw):
+        raise ValueError("must be a UTC time of day as HH:MM, 00:00-23:59")
+    return raw
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """Every setting, with its default. README lists them; keep the two in step."""
@@ -289,6 +299,7 @@ class Settings:
     forwarded_hops: int = 0  # proxies in front that append to X-Forwarded-For (the ALB: 1); 0 trusts none
     db_timeout_seconds: float = 1.5  # a database statement or connection attempt slower than this is a 503
     shutdown_drain_seconds: float = 0.0  # on SIGTERM: /readyz is 503 but requests are still accepted this long
+    reminder_time: str = "08:00"  # UTC HH:MM: when `billing local` runs the daily reminder round
     # The HMAC key of idempotency fingerprints; every instance needs the same. Empty: `billing
     # serve` makes one for its run (cli.py). Never printed, not even in an error.
     idempotency_secret: str = dataclasses.field(default="", repr=False, metadata={"secret": True})
@@ -297,6 +308,11 @@ class Settings:
     @property
     def base_url(self) -> str:
         return self.public_base_url or f"http://{self.http_host}:{self.http_port}"
+
+    @property
+    def reminder_time_of_day(self) -> dt.time:
+        hours, minutes = self.reminder_time.split(":")
+        return dt.time(int(hours), int(minutes), tzinfo=dt.UTC)
 
     @property
     def log_level_number(self) -> int:
@@ -389,6 +405,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "forwarded_hops": _non_negative_int,
     "db_timeout_seconds": _seconds,
     "shutdown_drain_seconds": _seconds,
+    "reminder_time": _utc_time_of_day,
     "idempotency_secret": _secret,
     "body_timeout_seconds": _positive_seconds,
 }

@@ -18,7 +18,7 @@ from billing.adapters.aws.bootstrap import (
     subscribe_queue,
 )
 from billing.adapters.aws.clients import SQS_LONG_POLL, AwsClients, opened
-from billing.adapters.aws.dynamodb_ledger import DynamoEmailLedger
+from billing.adapters.aws.dynamodb_ledger import DynamoEmailLedger, DynamoReminderLedger
 from billing.adapters.aws.errors import aws_errors
 from billing.adapters.aws.s3_file_store import S3FileStore
 from billing.adapters.aws.sns_publisher import SnsDigestPublisher
@@ -50,8 +50,10 @@ from billing.domain.use_cases.get_own_bill import GetOwnBill
 from billing.domain.use_cases.import_legacy import ImportLegacyData
 from billing.domain.use_cases.list_own_bills import ListOwnBills
 from billing.domain.use_cases.prepare_due_bills_digest import PrepareDueBillsDigest
+from billing.domain.use_cases.prepare_reminder_digest import PrepareReminderDigest
 from billing.domain.use_cases.register_user import RegisterUser
 from billing.domain.use_cases.request_due_bills_email import RequestDueBillsEmail
+from billing.domain.use_cases.run_reminder_round import RunReminderRound
 from billing.domain.use_cases.throttle import Throttle
 from billing.domain.use_cases.update_bill import UpdateBill
 from billing.domain.use_cases.update_profile import UpdateProfile
@@ -182,6 +184,7 @@ class Container(containers.DeclarativeContainer):
         metrics,
     )
     email_ledger = providers.Singleton(DynamoEmailLedger, aws_clients, settings.provided.ledger_table, metrics)
+    reminder_ledger = providers.Singleton(DynamoReminderLedger, aws_clients, settings.provided.ledger_table, metrics)
     # Local mode only: the queue standing in for the topic's Lambda subscription.
     standin_queue = providers.Singleton(
         SqsQueue, aws_clients, queue_name=providers.Callable(standin_queue_name, settings), metrics=metrics
@@ -234,6 +237,10 @@ class Container(containers.DeclarativeContainer):
     request_due_bills_email = providers.Factory(RequestDueBillsEmail, due_queue, clock)
     prepare_due_bills_digest = providers.Factory(
         PrepareDueBillsDigest, uow, email_ledger, digest_publisher, clock, settings.provided.base_url
+    )
+    run_reminder_round = providers.Factory(RunReminderRound, read_uow, due_queue, clock)
+    prepare_reminder_digest = providers.Factory(
+        PrepareReminderDigest, read_uow, reminder_ledger, digest_publisher, clock, settings.provided.base_url
     )
 
     # Moving from the old webapp: the caller names the old database, `legacy_source(url)`,

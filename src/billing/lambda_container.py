@@ -9,13 +9,14 @@ from collections.abc import AsyncIterator, Mapping
 from dependency_injector import containers, providers
 
 from billing.adapters.aws.clients import AwsClients, opened
-from billing.adapters.aws.dynamodb_ledger import DynamoEmailLedger
+from billing.adapters.aws.dynamodb_ledger import DynamoEmailLedger, DynamoReminderLedger
 from billing.adapters.aws.mailers import build_mailer
 from billing.adapters.clock import SystemClock
 from billing.adapters.metrics.emf import EmfMetrics
 from billing.adapters.null_metrics import NullMetrics
 from billing.config import Settings
 from billing.domain.use_cases.send_due_bills_email import SendDueBillsEmail
+from billing.domain.use_cases.send_reminder_email import SendReminderEmail
 from billing.ports.metrics import Metrics
 
 
@@ -62,8 +63,10 @@ class EmailContainer(containers.DeclarativeContainer):
     )
     aws_clients_lifetime = providers.Resource(opened, aws_clients)
     ledger = providers.Singleton(DynamoEmailLedger, aws_clients, settings.provided.ledger_table, metrics)
+    reminder_ledger = providers.Singleton(DynamoReminderLedger, aws_clients, settings.provided.ledger_table, metrics)
     mailer = providers.Singleton(
         build_mailer, aws_clients, settings.provided.mail_sender, settings.provided.outbox_dir, metrics
     )
 
     send_due_bills_email = providers.Factory(SendDueBillsEmail, ledger, mailer, clock)
+    send_reminder_email = providers.Factory(SendReminderEmail, reminder_ledger, mailer, clock)

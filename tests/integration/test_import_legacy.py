@@ -186,7 +186,8 @@ async def test_old_user_signs_in_and_reads_bills_after_import(legacy_db, real_co
     assert await me.json() == {"id": JANE, "first_name": "Jane", "last_name": "Doe",
                                "email_address": "jane.doe@example.com",
                                "account_created": "2019-03-01T12:00:00.000Z",
-                               "account_updated": (await me.json())["account_updated"]}
+                               "account_updated": (await me.json())["account_updated"],
+                               "reminder_days": None}  # imported accounts get no reminders until they ask
     listed = await (await client.get("/v1/bills", headers=basic("jane.doe@example.com"))).json()
     assert [(b["id"], b["vendor"], b["amount_due"], b["categories"]) for b in listed] == [
         (BILL_OK, "Northwind", 120.5, ["power", "home"]),

@@ -340,3 +340,40 @@ async def test_unit_of_work_is_busy_not_unreachable_when_every_pooled_connection
         if pool is not engine:
             await pool.dispose()
         await engine.dispose()
+
+
+async def test_reminder_days_round_trips_and_due_users_page_by_keyset(engine) -> None:
+    from datetime import timedelta
+
+    from billing.domain.model.reminders import ReminderCursor
+
+    today = date(2026, 11, 24)
+    due, not_due = set(), set()
+    people = []
+    for i in range(23):
+        user = dataclasses.replace(a_user(f"r{i}@example.com"), reminder_days=1 + i % 4)
+        people.append(user)
+    off = a_user("off@example.com")
+    async with SqlUnitOfWork(engine) as uow:
+        await uow.users.add_many([*people, off])
+        for i, user in enumerate(people):
+            offset = user.reminder_days + (i % 3) - 1  # one day before, at, one day after the window's end
+            status = "paid" if i == 22 else "due"
+            await uow.bills.add(a_bill(user, today + timedelta(days=offset), status=status))
+            (due if offset <= user.reminder_days and status == "due" else not_due).add(user.id)
+        await uow.bills.add(a_bill(people[0], today - timedelta(days=400), status="no_payment_required"))
+        await uow.bills.add(a_bill(off, today))
+        await uow.commit()
+    async with SqlUnitOfWork(engine) as uow:
+        assert (await uow.users.get(people[3].id)).reminder_days == 4  # type: ignore[union-attr]
+        assert (await uow.users.get(off.id)).reminder_days is None  # type: ignore[union-attr]
+        seen: list[ReminderCursor] = []
+        after = None
+        while page := await uow.users.due_for_reminder(today, after, 4):
+            seen += page
+            after = page[-1]
+            if len(page) < 4:
+                break
+    assert {c.user_id for c in seen} == due and len(seen) == len(due) and not_due - due == not_due
+    assert seen == sorted(seen, key=lambda c: (c.days, str(c.user_id)))  # the index's order, each user once
+    assert {c.days for c in seen} == {1, 2, 3, 4}

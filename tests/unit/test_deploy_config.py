@@ -424,14 +424,41 @@ def test_the_worker_and_the_api_run_under_the_instance_role() -> None:
     assert {"billing-serve.service", "billing-worker.service"} <= {p.name for p in (DEPLOY / "systemd").iterdir()}
 
 
-def test_only_the_instances_and_the_optional_redrive_role_may_send_due_bills_requests() -> None:
+def test_only_the_instances_the_reminder_schedule_and_the_optional_redrive_role_may_send_due_bills_requests() -> None:
     statements = resource_policy("app", "AWS::SQS::QueuePolicy", "Queues", "import DueBillsQueueUrl")
     assert only_principals(statements, "sqs:SendMessage") == {
-        "InstanceRole.Arn", "Ref MessageRedriveRoleArn if HasMessageRedriveRole"}
+        "InstanceRole.Arn", "ReminderScheduleRole.Arn", "Ref MessageRedriveRoleArn if HasMessageRedriveRole"}
     assert all(short(s["Resource"]) == "import DueBillsQueueArn" for s in statements)
     assert not [s for s in statements if s["Effect"] == "Allow"]  # the roles' own policies grant; this only denies
     # Every role some stack lets send there is one the queue admits, or its sends would fail.
-    assert granted("sqs:SendMessage", {"import DueBillsQueueArn", "DueBillsQueue.Arn"}) == {"InstanceRole.Arn"}
+    assert granted("sqs:SendMessage", {"import DueBillsQueueArn", "DueBillsQueue.Arn"}) == {
+        "InstanceRole.Arn", "ReminderScheduleRole.Arn"}
+
+
+def test_the_daily_schedule_sends_one_round_request_to_the_due_bills_queue_with_a_role_that_can_do_only_that() -> None:
+    from billing.domain.model.due_bills import ReminderRoundRequest, read_queued_work
+
+    app = TEMPLATES["app"]
+    [schedule] = [r for r in app["Resources"].values() if r["Type"] == "AWS::Scheduler::Schedule"]
+    properties, target = schedule["Properties"], schedule["Properties"]["Target"]
+    assert short(target["Arn"]) == "import DueBillsQueueArn"
+    assert short(target["RoleArn"]) == "ReminderScheduleRole.Arn"
+    assert read_queued_work(target["Input"]) == ReminderRoundRequest()  # what the worker reads as a round
+    assert properties["ScheduleExpressionTimezone"] == "UTC" and properties["State"] == "ENABLED"
+    assert properties["ScheduleExpression"]["Fn::Sub"] == "cron(${ReminderMinuteUtc} ${ReminderHourUtc} * * ? *)"
+    hour, minute = (app["Parameters"][name] for name in ("ReminderHourUtc", "ReminderMinuteUtc"))
+    assert (hour["Default"], hour["MinValue"], hour["MaxValue"]) == (8, 0, 23)  # BILLING_REMINDER_TIME's 08:00
+    assert (minute["Default"], minute["MinValue"], minute["MaxValue"]) == (0, 0, 59)
+    assert Settings.from_env({}).reminder_time == f"{hour['Default']:02d}:{minute['Default']:02d}"
+
+    role = app["Resources"]["ReminderScheduleRole"]["Properties"]
+    [trust] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
+    assert short(trust["Condition"]["StringEquals"]["aws:SourceAccount"]) == "Ref AWS::AccountId"  # no confused deputy
+    assert "ManagedPolicyArns" not in role
+    statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    assert [(s["Effect"], listed(s["Action"]), [short(r) for r in listed(s["Resource"])]) for s in statements] == [
+        ("Allow", ["sqs:SendMessage"], ["import DueBillsQueueArn"])]
 
 
 def test_only_the_worker_may_publish_digests() -> None:
@@ -471,6 +498,25 @@ def test_the_instances_may_make_the_calls_the_worker_makes() -> None:
             allowed.setdefault(short(resource), set()).update(listed(statement["Action"]))
     for resource, actions in needed.items():
         assert actions <= allowed.get(resource, set()), resource
+
+
+def test_the_mailer_may_make_every_ledger_call_the_lambda_makes() -> None:
+    import ast
+
+    from billing.adapters.aws import dynamodb_ledger
+
+    # Every DynamoDB call of the ledgers' code (`self._dynamodb.<operation>(...)`), as an IAM action.
+    tree = ast.parse(Path(dynamodb_ledger.__file__).read_text(encoding="utf-8"))
+    calls = {node.func.attr for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Attribute)
+             and node.func.value.attr == "_dynamodb"}
+    needed = {"dynamodb:" + "".join(part.title() for part in call.split("_")) for call in calls}
+    assert needed == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+    [policy] = TEMPLATES["messaging"]["Resources"]["MailerRole"]["Properties"]["Policies"]
+    allowed = {action for s in policy["PolicyDocument"]["Statement"]
+               if {short(r) for r in listed(s["Resource"])} == {"import EmailLedgerTableArn"}
+               for action in listed(s["Action"])}
+    assert needed <= allowed, needed - allowed
 
 
 def build_zip_module() -> SimpleNamespace:

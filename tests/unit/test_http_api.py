@@ -26,7 +26,9 @@ async def test_registration_returns_user_without_password(client) -> None:
     response = await client.post("/v1/user", json=USER | {"id": "ignored", "account_created": "x", "extra": 1})
     body = await response.json()
     assert response.status == 201
-    assert set(body) == {"id", "first_name", "last_name", "email_address", "account_created", "account_updated"}
+    assert set(body) == {"id", "first_name", "last_name", "email_address", "account_created", "account_updated",
+                         "reminder_days"}
+    assert body["reminder_days"] is None  # nobody gets reminders without asking
     assert body["email_address"] == "jane@example.com"
     assert body["id"] != "ignored"
     assert body["account_created"].endswith("Z") and len(body["account_created"]) == 24

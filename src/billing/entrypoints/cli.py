@@ -1,4 +1,4 @@
-"""`billing serve | migrate | local | import-legacy`: the console script."""
+"""`billing serve | migrate | local | worker | remind | import-legacy`: the console script."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                        help="gunicorn worker processes (default: BILLING_HTTP_WORKERS, else one per CPU)")
     commands.add_parser("migrate", help="upgrade the database schema to the newest revision")
     commands.add_parser("local", help="the embedded all-in-one (what `make run` starts)")
-    commands.add_parser("worker", help="consume due-bills requests from SQS until SIGTERM")
+    commands.add_parser("worker", help="consume due-bills requests and reminders from SQS until SIGTERM")
+    commands.add_parser("remind", help="run one reminder round now: queue a reminder for every user due one today")
     commands.add_parser("outbox", help="print the emails `billing local` has sent (through the emulator's SES)")
     commands.add_parser("bootstrap", help="create the AWS resources (bucket...) if missing; idempotent")
     legacy = commands.add_parser(
@@ -79,6 +80,7 @@ def _run(args: argparse.Namespace) -> int:
         "local": lambda: _local(settings),
         "bootstrap": lambda: _bootstrap(settings),
         "worker": lambda: _worker(settings),
+        "remind": lambda: _remind(settings),
         "outbox": lambda: _outbox(settings),
         "import-legacy": lambda: _import_legacy(settings, args),
     }
@@ -119,6 +121,15 @@ def _worker(settings: Settings) -> int:
 
     _check_database(settings)
     asyncio.run(run_worker(_container(settings)))
+    return 0
+
+
+def _remind(settings: Settings) -> int:
+    from billing.entrypoints.reminders import remind_once
+
+    # The database or the queue failing is ServiceUnavailable: one line and code 2 (_reporting_failures).
+    result = asyncio.run(remind_once(_container(settings)))
+    print(f"billing: reminder round for {result.day.isoformat()} queued {result.queued} reminders", file=sys.stderr)
     return 0
 
 

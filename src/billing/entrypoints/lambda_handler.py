@@ -11,7 +11,7 @@ import asyncio
 import gc
 import logging
 import os
-from typing import Any
+from typing import Any, assert_never
 
 # In AWS Lambda the objects imported at cold start live as long as the container and hold no garbage:
 # collect nothing while they load, then freeze them so later collections skip them. Elsewhere the
@@ -21,7 +21,7 @@ if _IN_AWS_LAMBDA:
     gc.disable()
 try:
     from billing.config import Settings
-    from billing.domain.model.due_bills import DueBillsDigest
+    from billing.domain.model.due_bills import DueBillsDigest, ReminderDigest, read_digest
     from billing.domain.use_cases.send_due_bills_email import SendOutcome
     from billing.lambda_container import EmailContainer
     from billing.ports.metrics import LAMBDA_EMAILS_DEDUPLICATED, LAMBDA_EMAILS_SENT
@@ -46,10 +46,16 @@ class LambdaRuntime:
         outcomes = []
         metrics = self.container.metrics()
         for record in event.get("Records", []):
-            digest = DueBillsDigest.from_json(record["Sns"]["Message"])
-            outcome = await self.container.send_due_bills_email().execute(digest)
+            digest = read_digest(record["Sns"]["Message"])
+            if isinstance(digest, DueBillsDigest):
+                outcome = await self.container.send_due_bills_email().execute(digest)
+            elif isinstance(digest, ReminderDigest):
+                outcome = await self.container.send_reminder_email().execute(digest)
+            else:
+                assert_never(digest)  # mypy: a new kind of Digest needs its branch here
             metrics.increment(LAMBDA_EMAILS_SENT if outcome == SendOutcome.SENT else LAMBDA_EMAILS_DEDUPLICATED)
-            log.info("due-bills email for request %s: %s", digest.request_id, outcome)
+            log.info("%s email for request %s: %s", "reminder" if isinstance(digest, ReminderDigest) else "due-bills",
+                     digest.request_id, outcome)
             outcomes.append(str(outcome))
         return {"outcomes": outcomes}
 

@@ -1,5 +1,6 @@
 """The embedded all-in-one behind `make run`: SQLite, a local AWS emulator, the HTTP server, the
-worker and a stand-in for the SNS → Lambda delivery, in one process (the emulator in a child)."""
+worker, the daily reminder round (BILLING_REMINDER_TIME) and a stand-in for the SNS → Lambda
+delivery, in one process (the emulator in a child)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from billing.container import Container
 from billing.entrypoints.http.server import run_http_server
 from billing.entrypoints.local_aws import LocalAwsEmulator
 from billing.entrypoints.local_lambda import LambdaStandin
+from billing.entrypoints.reminders import DailyReminders
 from billing.entrypoints.worker import due_bills_consumer
 
 VAR = Path("var")
@@ -49,5 +51,6 @@ def run_local(settings: Settings) -> int:
             container,
             banner=banner,
             prepare=container.bootstrap_local,
-            companions=[due_bills_consumer(container).run, LambdaStandin(container).run],
+            companions=[due_bills_consumer(container).run, LambdaStandin(container).run,
+                        DailyReminders(container).run],
         )

@@ -1,4 +1,4 @@
-"""`billing worker`: the long-running consumer of due-bills requests."""
+"""`billing worker`: the long-running consumer of due-bills requests and reminders."""
 
 from __future__ import annotations
 
@@ -7,20 +7,27 @@ import signal
 from typing import assert_never
 
 from billing.container import Container, init_resources, shutdown_resources
-from billing.domain.model.due_bills import DueBillsRequest, read_queued_work
+from billing.domain.model.due_bills import DueBillsRequest, Reminder, ReminderRoundRequest, read_queued_work
 from billing.entrypoints.consumer import QueueConsumer
 from billing.ports import InboundMessage
 
 
 def due_bills_consumer(container: Container) -> QueueConsumer:
     """The worker's consumer, reused by `billing local`: each message is read by its type and
-    version and runs the use case for that kind of work (a due-bills request: PrepareDueBillsDigest)."""
+    version and runs the use case for that kind of work (a due-bills request: PrepareDueBillsDigest;
+    a reminder: PrepareReminderDigest; the daily schedule's round request: RunReminderRound, the
+    message kept hidden while the round runs)."""
     settings = container.settings()
 
     async def handle(message: InboundMessage) -> str:
         work = read_queued_work(message.body)  # InvalidMessage: the consumer moves it to the DLQ
         if isinstance(work, DueBillsRequest):
             return str(await container.prepare_due_bills_digest().execute(work))
+        if isinstance(work, Reminder):
+            return str(await container.prepare_reminder_digest().execute(work))
+        if isinstance(work, ReminderRoundRequest):
+            result = await container.run_reminder_round().execute()
+            return f"round for {result.day.isoformat()} queued {result.queued} reminders"
         assert_never(work)  # mypy: a new kind of QueuedWork needs its branch here
 
     return QueueConsumer(

@@ -17,6 +17,8 @@ from billing.ports.messaging import (
     InboundMessage,
     InboundQueue,
     Mailer,
+    ReminderLedger,
+    ReminderQueue,
 )
 from billing.ports.metrics import Metrics, Tags
 from billing.ports.passwords import PasswordHasher, VerificationGate
@@ -54,6 +56,8 @@ __all__ = [
     "PasswordHasher",
     "ReadOnlyUnitOfWork",
     "RecordAnswer",
+    "ReminderLedger",
+    "ReminderQueue",
     "Tags",
     "UnitOfWork",
     "UserRepository",

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 from uuid import UUID
 
-from billing.domain.model.due_bills import DueBillsDigest, DueBillsRequest, Email
+from billing.domain.model.due_bills import Digest, DueBillsRequest, Email, Reminder
 
 
 class DueBillsRequestQueue(Protocol):
@@ -15,6 +15,17 @@ class DueBillsRequestQueue(Protocol):
     async def send(self, request: DueBillsRequest) -> None:
         """Enqueue durably; return only once the queue has accepted it.
         Raises ServiceUnavailable when the queue cannot be reached (nothing was queued)."""
+        ...
+
+
+class ReminderQueue(Protocol):
+    """Where a reminder round puts its per-user work (the same SQS queue as due-bills requests)."""
+
+    async def send_batch(self, reminders: Sequence[Reminder]) -> None:
+        """Enqueue 1-10 reminders in one call (SendMessageBatch). Entries the queue reports as
+        failed are sent again, a few times; returns only once every reminder was accepted.
+        Raises ServiceUnavailable when some could still not be queued (the others may have been:
+        a round is safe to run again, the ledger sends once a day)."""
         ...
 
 
@@ -53,7 +64,7 @@ class InboundQueue(Protocol):
 class DigestPublisher(Protocol):
     """Hands a digest to the email sender (SNS topic → Lambda)."""
 
-    async def publish(self, digest: DueBillsDigest) -> None:
+    async def publish(self, digest: Digest) -> None:
         """Publish durably. Raises ServiceUnavailable when the topic cannot be reached."""
         ...
 
@@ -79,6 +90,33 @@ class EmailLedger(Protocol):
 
     async def release(self, user_id: UUID, request_id: UUID) -> None:
         """Give the slot back after a failed send, so a retry can send."""
+        ...
+
+
+class ReminderLedger(Protocol):
+    """Remembers, per user and UTC day, the reminder email (DynamoDB, items apart from the
+    on-demand email's, with a TTL past the day). At most one reminder per user per day: the
+    conditional claim is the guard, whoever asks and however often.
+
+    A claim is owned by the `claimant` (the digest's request id) and leased for a while: if its
+    sender dies before marking it sent, any later claim for that user and day may take it over
+    once the lease has run out, so a crash cannot lose the day's reminder for good."""
+
+    async def sent(self, user_id: UUID, day: date) -> bool:
+        """True when the user's reminder for `day` went out (a cheap check; the claim decides)."""
+        ...
+
+    async def claim(self, user_id: UUID, day: date, claimant: UUID, now: datetime) -> bool:
+        """Atomically take the user's reminder for `day`; False when it was sent, or another
+        claim holds it and its lease is still running."""
+        ...
+
+    async def mark_sent(self, user_id: UUID, day: date, claimant: UUID, now: datetime) -> None:
+        """Record that the claimed reminder went out."""
+        ...
+
+    async def release(self, user_id: UUID, day: date, claimant: UUID) -> None:
+        """Give the claim back after a failed send, so a retry can send."""
         ...
 
 

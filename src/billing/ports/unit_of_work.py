@@ -7,6 +7,7 @@ from typing import Protocol, Self
 from uuid import UUID
 
 from billing.domain.model import Attachment, Bill, BillQuery, BillView, User
+from billing.domain.model.reminders import ReminderCursor
 from billing.domain.model.throttle import Tally
 from billing.ports.idempotency import IdempotencyAnswers
 
@@ -36,6 +37,13 @@ class UserRepository(Protocol):
 
     async def ids_by_email(self, email_addresses: Collection[str]) -> Mapping[str, UUID]:
         """The id of each stored user whose canonical address is among `email_addresses`."""
+        ...
+
+    async def due_for_reminder(self, day: date, after: ReminderCursor | None, limit: int) -> Sequence[ReminderCursor]:
+        """One page of a reminder round: up to `limit` users due for a reminder on `day` (reminder_days
+        set, and an unpaid bill due on or before `day` + reminder_days), in (reminder_days, id)
+        order, strictly after `after` (None: from the start). Each is its own cursor; a page
+        shorter than `limit` is the last."""
         ...
 
 

@@ -1,8 +1,9 @@
-"""DynamoDB: the email ledger, one item per user, expiring 60 minutes after its send."""
+"""DynamoDB: the email ledger. One item per user for the on-demand email, expiring 60 minutes
+after its send; one item per user and UTC day for the reminder, expiring a day after that day."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -98,6 +99,89 @@ class DynamoEmailLedger:
                     ConditionExpression="request_id = :rid AND #state = :sending",
                     ExpressionAttributeNames={"#state": "state"},
                     ExpressionAttributeValues={":rid": {"S": str(request_id)}, ":sending": {"S": "sending"}},
+                )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":  # not ours any more: nothing to give back
+                raise
+
+
+# A reminder's item outlives its day by this much (TTL deletion is lazy and its day is in its key:
+# nothing reads an old item, this only keeps the table small).
+REMINDER_KEEP = timedelta(days=2)
+
+
+def reminder_key(user_id: UUID, day: date) -> str:
+    """The reminder's item key: apart from the user's on-demand item (keyed by the bare id)."""
+    return f"{user_id}#reminder#{day.isoformat()}"
+
+
+class DynamoReminderLedger:
+    """Implements ReminderLedger in the email ledger's table. Item: user_id = `<id>#reminder#<day>`
+    (key), claimant, state (sending|sent), expires_at (epoch seconds, the TTL attribute: two days
+    after the day begins), lease_until (epoch seconds)."""
+
+    def __init__(self, clients: AwsClients, table: str, metrics: Metrics | None = None) -> None:
+        self._clients = clients
+        self._metrics: Metrics = metrics or NullMetrics()
+        self._table = table
+
+    @property
+    def _dynamodb(self) -> Any:
+        return self._clients["dynamodb"]
+
+    async def sent(self, user_id: UUID, day: date) -> bool:
+        with aws_call(self._metrics, "DynamoDB", "get_item"):
+            response = await self._dynamodb.get_item(
+                TableName=self._table, Key={"user_id": {"S": reminder_key(user_id, day)}}, ConsistentRead=True)
+        item = response.get("Item")
+        return item is not None and item["state"]["S"] == "sent"
+
+    async def claim(self, user_id: UUID, day: date, claimant: UUID, now: datetime) -> bool:
+        item = {
+            "user_id": {"S": reminder_key(user_id, day)},
+            "claimant": {"S": str(claimant)},
+            "state": {"S": "sending"},
+            "claimed_at": {"N": _epoch(now)},
+            "expires_at": {"N": _epoch(datetime.combine(day, time(), UTC) + REMINDER_KEEP)},
+            "lease_until": {"N": _epoch(now + LEASE)},
+        }
+        try:
+            with aws_call(self._metrics, "DynamoDB", "put_item"):
+                # Free, or a claim whose sender died before marking it (its lease ran out): never a sent one.
+                await self._dynamodb.put_item(
+                    TableName=self._table,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(user_id) OR (#state = :sending AND lease_until <= :now)",
+                    ExpressionAttributeNames={"#state": "state"},
+                    ExpressionAttributeValues={":now": {"N": _epoch(now)}, ":sending": {"S": "sending"}},
+                )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    async def mark_sent(self, user_id: UUID, day: date, claimant: UUID, now: datetime) -> None:
+        # Unconditional on the claimant: the email went out, so the day is done whoever holds the claim.
+        with aws_call(self._metrics, "DynamoDB", "update_item"):
+            await self._dynamodb.update_item(
+                TableName=self._table,
+                Key={"user_id": {"S": reminder_key(user_id, day)}},
+                UpdateExpression="SET #state = :sent, sent_at = :now, sent_by = :claimant",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":sent": {"S": "sent"}, ":now": {"N": _epoch(now)},
+                                           ":claimant": {"S": str(claimant)}},
+            )
+
+    async def release(self, user_id: UUID, day: date, claimant: UUID) -> None:
+        try:
+            with aws_call(self._metrics, "DynamoDB", "delete_item"):
+                await self._dynamodb.delete_item(
+                    TableName=self._table,
+                    Key={"user_id": {"S": reminder_key(user_id, day)}},
+                    ConditionExpression="claimant = :claimant AND #state = :sending",
+                    ExpressionAttributeNames={"#state": "state"},
+                    ExpressionAttributeValues={":claimant": {"S": str(claimant)}, ":sending": {"S": "sending"}},
                 )
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":  # not ours any more: nothing to give back

@@ -8,7 +8,7 @@ from typing import Any
 from billing.adapters.aws.clients import AwsClients
 from billing.adapters.aws.errors import aws_call
 from billing.adapters.null_metrics import NullMetrics
-from billing.domain.model.due_bills import DueBillsDigest
+from billing.domain.model.due_bills import Digest, ReminderDigest
 from billing.ports import Metrics
 
 
@@ -37,7 +37,8 @@ class SnsDigestPublisher:
                         self._arn = str((await self._sns.create_topic(Name=self._name))["TopicArn"])
         return self._arn
 
-    async def publish(self, digest: DueBillsDigest) -> None:
+    async def publish(self, digest: Digest) -> None:
         arn = await self.arn()
+        subject = "reminder digest" if isinstance(digest, ReminderDigest) else "due-bills digest"
         with aws_call(self._metrics, "SNS", "publish"):
-            await self._sns.publish(TopicArn=arn, Message=digest.to_json(), Subject="due-bills digest")
+            await self._sns.publish(TopicArn=arn, Message=digest.to_json(), Subject=subject)

@@ -10,8 +10,14 @@ from typing import Any
 from billing.adapters.aws.clients import LONG_POLL_SECONDS, SQS_LONG_POLL, AwsClients
 from billing.adapters.aws.errors import aws_call
 from billing.adapters.null_metrics import NullMetrics
-from billing.domain.model.due_bills import DueBillsRequest
+from billing.domain.model import ServiceUnavailable
+from billing.domain.model.due_bills import DueBillsRequest, Reminder
+from billing.domain.model.reminders import REMINDER_BATCH
 from billing.ports import InboundMessage, Metrics
+
+# A batch's entries that SQS reports failed are sent again this many times, after a short pause.
+BATCH_ATTEMPTS = 4
+BATCH_RETRY_PAUSE = 0.2  # seconds, doubled per attempt
 
 # Message attributes of a message the consumer moved to the dead-letter queue.
 REJECTED_REASON = "billing.rejected_reason"
@@ -19,7 +25,8 @@ ORIGINAL_MESSAGE_ID = "billing.original_message_id"
 
 
 class SqsQueue:
-    """One SQS queue, by URL or (resolved once) by name. Implements DueBillsRequestQueue and InboundQueue."""
+    """One SQS queue, by URL or (resolved once) by name. Implements DueBillsRequestQueue,
+    ReminderQueue and InboundQueue."""
 
     def __init__(self, clients: AwsClients, queue_url: str = "", queue_name: str = "",
                  metrics: Metrics | None = None) -> None:
@@ -68,6 +75,26 @@ class SqsQueue:
         url = await self.url()
         with aws_call(self._metrics, "SQS", "send_message"):
             await self._sqs.send_message(QueueUrl=url, MessageBody=request.to_json())
+
+    async def send_batch(self, reminders: Sequence[Reminder]) -> None:
+        if not 1 <= len(reminders) <= REMINDER_BATCH:
+            raise ValueError(f"a batch holds 1-{REMINDER_BATCH} messages")
+        url = await self.url()
+        pending = {str(i): r for i, r in enumerate(reminders)}  # entry ids: unique within the batch
+        for attempt in range(BATCH_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(BATCH_RETRY_PAUSE * 2 ** (attempt - 1))
+            with aws_call(self._metrics, "SQS", "send_message_batch"):
+                response = await self._sqs.send_message_batch(QueueUrl=url, Entries=[
+                    {"Id": entry_id, "MessageBody": r.to_json()} for entry_id, r in pending.items()])
+            failed = response.get("Failed", [])
+            # A sender's fault (a malformed entry) will not pass on a retry: it is a bug, raised as such.
+            if faults := [f for f in failed if f.get("SenderFault")]:
+                raise RuntimeError(f"SQS refused reminder entries: {faults[0].get('Code')}: {faults[0].get('Message')}")
+            pending = {f["Id"]: pending[f["Id"]] for f in failed}
+            if not pending:
+                return
+        raise ServiceUnavailable(f"SQS did not accept {len(pending)} of {len(reminders)} reminders")
 
     async def receive(self, max_messages: int, wait_seconds: int) -> Sequence[InboundMessage]:
         if not 0 <= wait_seconds <= LONG_POLL_SECONDS:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import random
 from collections.abc import Collection, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -30,6 +30,8 @@ from billing.domain.model import (
 )
 from billing.domain.model.bill import UNPAID
 from billing.domain.model.clock import to_millis
+from billing.domain.model.reminders import ReminderCursor
+from billing.domain.model.user import REMINDER_DAYS_MAX
 from billing.ports.idempotency import HeldKey, KeyClaim
 from billing.ports.metrics import DB_DURATION, Metrics
 
@@ -117,6 +119,19 @@ class SqlUserRepository(_Repository):
         statement = sa.select(users.c.email_address, users.c.id).where(users.c.email_address.in_(list(email_addresses)))
         result = await self._execute(statement)
         return {row.email_address: row.id for row in result}
+
+    async def due_for_reminder(self, day: date, after: ReminderCursor | None, limit: int) -> Sequence[ReminderCursor]:
+        # One reminder_days value at a time: the window's end is then a constant, the same SQL on
+        # MariaDB and SQLite, and each query is one range of ix_users_reminder_days_id.
+        found: list[ReminderCursor] = []
+        days, after_id = (after.days, str(after.user_id)) if after is not None else (1, "")
+        while days <= REMINDER_DAYS_MAX and len(found) < limit:
+            result = await self._execute(_DUE_FOR_REMINDER, {
+                "b_days": days, "b_after_id": after_id, "b_until": day + timedelta(days=days),
+                "b_limit": limit - len(found)}, operation="users.select")
+            found += [ReminderCursor(days, user_id) for user_id in result.scalars()]
+            days, after_id = days + 1, ""
+        return found
 
 
 class SqlBillRepository(_Repository):
@@ -467,6 +482,34 @@ _RELEASE = sa.delete(idempotency_keys).where(*_THIS_CLAIM)
 
 _INSERT_BILL = bills.insert()
 _INSERT_USER = users.insert()
+
+# Users with this reminder_days after a cursor, who have an unpaid bill due on or before the
+# window's end. The cursor's id is bound as text ("" before the first): ids compare as the index
+# orders them. The bill check is a correlated scalar subquery with LIMIT 1, not EXISTS: MariaDB
+# turns an EXISTS into a semi-join that may materialise every matching bill per page, while this
+# stays one ix_bills_owner_due range probe per candidate user, visited in ix_users_reminder_days_id
+# order and stopped by the LIMIT.
+_HAS_DUE_BILL = (
+    sa.select(sa.literal(1))
+    .where(
+        bills.c.owner_id == users.c.id,
+        bills.c.due_date <= sa.bindparam("b_until", type_=sa.Date),
+        bills.c.payment_status.in_([s.value for s in UNPAID]),
+    )
+    .limit(1)
+    .correlate(users)
+    .scalar_subquery()
+)
+_DUE_FOR_REMINDER = (
+    sa.select(users.c.id)
+    .where(
+        users.c.reminder_days == sa.bindparam("b_days", type_=sa.Integer),
+        users.c.id > sa.bindparam("b_after_id", type_=sa.String),
+        _HAS_DUE_BILL.is_not(None),
+    )
+    .order_by(users.c.id)
+    .limit(sa.bindparam("b_limit", type_=sa.Integer))
+)
 
 
 def _attachment_row(attachment: Attachment) -> dict[str, Any]:

@@ -27,6 +27,10 @@ users = sa.Table(
     sa.Column("password_hash", sa.String(255), nullable=False),
     sa.Column("account_created", UTCDateTime, nullable=False),
     sa.Column("account_updated", UTCDateTime, nullable=False),
+    sa.Column("reminder_days", sa.SmallInteger, nullable=True),  # NULL: no reminders
+    # A reminder round walks (reminder_days, id) for one value of reminder_days at a time: the
+    # index serves the filter, the order and the keyset cursor (adapters/sql/repositories.py).
+    sa.Index("ix_users_reminder_days_id", "reminder_days", "id"),
 )
 
 bills = sa.Table(

@@ -12,7 +12,17 @@ from billing.domain.model.password import password_problem
 from billing.domain.model.validation import UNSET, FieldErrors, get, text
 
 NAME_MAX = 100
+REMINDER_DAYS_MAX = 30  # reminders look at most this many days ahead
 _name = text(NAME_MAX)
+
+
+def _reminder_days(value: object) -> int | None:
+    """null (no reminders) or a whole number of days, 1-30; a JSON boolean is not a number."""
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= REMINDER_DAYS_MAX:
+        raise ValueError(f"must be null or an integer from 1 to {REMINDER_DAYS_MAX}")
+    return value
 
 
 def _password(value: object) -> str:
@@ -36,6 +46,8 @@ class User:
     password_hash: str
     account_created: datetime
     account_updated: datetime
+    # The automatic reminder looks this many days ahead; None: no reminders (the default).
+    reminder_days: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,16 +81,19 @@ class Registration:
     last_name: str
     email_address: str
     password: str
+    reminder_days: int | None = None
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, object]) -> Registration:
         errors = FieldErrors()
         account = AccountDetails._parse(data, errors)
+        reminder_days = errors.parse_optional("reminder_days", get(data, "reminder_days"), _reminder_days)
         registration = cls(
             first_name=account.first_name,
             last_name=account.last_name,
             email_address=account.email_address,
             password=errors.parse("password", get(data, "password"), _password),
+            reminder_days=None if reminder_days is UNSET else reminder_days,
         )
         errors.raise_if_any()
         return registration
@@ -91,6 +106,7 @@ class ProfileChanges:
     first_name: str = UNSET
     last_name: str = UNSET
     password: str = UNSET
+    reminder_days: int | None = UNSET  # None: turn reminders off
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, object], current_email: str) -> ProfileChanges:
@@ -99,6 +115,7 @@ class ProfileChanges:
             first_name=errors.parse_optional("first_name", get(data, "first_name"), _name),
             last_name=errors.parse_optional("last_name", get(data, "last_name"), _name),
             password=errors.parse_optional("password", get(data, "password"), _password),
+            reminder_days=errors.parse_optional("reminder_days", get(data, "reminder_days"), _reminder_days),
         )
         email = get(data, "email_address")
         if email is not UNSET and (not isinstance(email, str) or email.lower() != current_email):

@@ -52,6 +52,7 @@ class RegisterUser:
             password_hash=password_hash,
             account_created=now,
             account_updated=now,
+            reminder_days=registration.reminder_days,
         )
         async with self._uow as uow:
             try:

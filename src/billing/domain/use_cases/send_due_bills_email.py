@@ -9,6 +9,7 @@ from billing.ports import Clock, EmailLedger, Mailer
 class SendOutcome(StrEnum):
     SENT = "sent"
     DEDUPLICATED = "deduplicated"
+    STALE = "stale"  # a reminder for a UTC day that is over: not sent
 
 
 class SendDueBillsEmail:

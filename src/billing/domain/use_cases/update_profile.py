@@ -16,7 +16,7 @@ class UpdateProfileCommand:
 
 
 class UpdateProfile:
-    """Change names and/or password of the calling user (partial update).
+    """Change names, password and/or reminder preference of the calling user (partial update).
 
     The email address cannot change. A new password takes effect at once: the stored hash
     changes, and cached verifications are keyed by that hash.
@@ -39,6 +39,7 @@ class UpdateProfile:
                 first_name=user.first_name if changes.first_name is UNSET else changes.first_name,
                 last_name=user.last_name if changes.last_name is UNSET else changes.last_name,
                 password_hash=user.password_hash if new_hash is UNSET else new_hash,
+                reminder_days=user.reminder_days if changes.reminder_days is UNSET else changes.reminder_days,
                 account_updated=to_millis(self._clock.now()),
             )
             await uow.users.update(updated)

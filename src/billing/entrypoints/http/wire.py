@@ -100,6 +100,7 @@ def user_json(user: User) -> dict[str, Any]:
         "email_address": user.email_address,
         "account_created": timestamp(user.account_created),
         "account_updated": timestamp(user.account_updated),
+        "reminder_days": user.reminder_days,
     }
 
 

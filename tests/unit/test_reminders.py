@@ -1,0 +1,422 @@
+"""Automatic reminders over fakes: the preference, who is due, the windows, the round, the worker's
+and the sender's steps, and the once-a-day rule."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+from dependency_injector import providers
+
+from billing.adapters.aws.sqs_queue import SqsQueue
+from billing.config import ConfigError, Settings
+from billing.domain.model import ServiceUnavailable, User
+from billing.domain.model.due_bills import (
+    DueBillsDigest,
+    InvalidMessage,
+    Reminder,
+    ReminderDigest,
+    ReminderRoundRequest,
+    compose_reminder_email,
+    read_digest,
+    read_queued_work,
+)
+from billing.domain.model.reminders import ReminderCursor, bills_to_remind
+from billing.domain.use_cases.create_bill import CreateBill, CreateBillCommand
+from billing.domain.use_cases.prepare_reminder_digest import PrepareReminderDigest, ReminderOutcome
+from billing.domain.use_cases.run_reminder_round import RunReminderRound
+from billing.domain.use_cases.send_due_bills_email import SendOutcome
+from billing.domain.use_cases.send_reminder_email import SendReminderEmail
+from billing.entrypoints.reminders import next_round_at
+from billing.entrypoints.worker import due_bills_consumer
+from tests.conftest import container_with_fakes
+from tests.fakes import (
+    FakeClock,
+    FakeMailer,
+    FakePasswordHasher,
+    FakePublisher,
+    FakeQueue,
+    FakeReadOnlyUnitOfWork,
+    FakeReminderLedger,
+    FakeUnitOfWork,
+    Tables,
+)
+from tests.unit.conftest import AUTH, USER
+
+TODAY = date(2026, 11, 24)  # FakeClock's day
+
+
+def a_user(tables: Tables, clock: FakeClock, reminder_days: int | None = 7, email: str | None = None) -> User:
+    user = User(uuid4(), "Jo", "Doe", email or f"{uuid4().hex[:8]}@example.com", "fake$x", clock.now(), clock.now(),
+                reminder_days=reminder_days)
+    tables.users[user.id] = user
+    return user
+
+
+async def add_bill(tables: Tables, clock: FakeClock, owner: UUID, due: date, status: str = "due") -> None:
+    fields = {"vendor": "Acme", "bill_date": "2020-01-01", "due_date": due.isoformat(), "amount_due": Decimal("9.5"),
+              "payment_status": status}
+    await CreateBill(FakeUnitOfWork(tables), clock).execute(CreateBillCommand(owner_id=owner, fields=fields))
+
+
+async def due_users(tables: Tables, day: date = TODAY) -> set[UUID]:
+    async with FakeReadOnlyUnitOfWork(tables) as uow:
+        return {c.user_id for c in await uow.users.due_for_reminder(day, None, 1000)}
+
+
+# --------------------------------------------------------------------------- the preference
+
+@pytest.mark.parametrize("value", [0, 31, -1, True, False, "7", 7.5, [7], {}])
+async def test_registration_is_400_with_a_field_error_when_reminder_days_is_not_null_or_1_to_30(
+        client, tables, value) -> None:  # type: ignore[no-untyped-def]
+    response = await client.post("/v1/user", json=USER | {"reminder_days": value})
+    assert response.status == 400, await response.text()
+    body = await response.json()
+    assert [e["field"] for e in body["errors"]] == ["reminder_days"]
+    assert tables.users == {}  # nothing half-written
+
+
+@pytest.mark.parametrize("value", [0, 31, True, "30", 1.0])
+async def test_profile_update_is_400_and_changes_nothing_when_reminder_days_is_out_of_range(
+        client, user, tables, value) -> None:  # type: ignore[no-untyped-def]
+    response = await client.put("/v1/user/self", json={"reminder_days": value, "first_name": "Changed"}, headers=AUTH)
+    assert response.status == 400, await response.text()
+    assert [e["field"] for e in (await response.json())["errors"]] == ["reminder_days"]
+    [stored] = tables.users.values()
+    assert stored.reminder_days is None and stored.first_name == "Jane"
+
+
+async def test_reminder_days_is_set_at_registration_changed_and_turned_off(client) -> None:  # type: ignore[no-untyped-def]
+    created = await client.post("/v1/user", json=USER | {"reminder_days": 30})
+    assert created.status == 201 and (await created.json())["reminder_days"] == 30
+    assert (await (await client.get("/v1/user/self", headers=AUTH)).json())["reminder_days"] == 30
+    assert (await client.put("/v1/user/self", json={"reminder_days": 1}, headers=AUTH)).status == 204
+    assert (await (await client.get("/v1/user/self", headers=AUTH)).json())["reminder_days"] == 1
+    assert (await client.put("/v1/user/self", json={"first_name": "J"}, headers=AUTH)).status == 204
+    assert (await (await client.get("/v1/user/self", headers=AUTH)).json())["reminder_days"] == 1  # left alone
+    assert (await client.put("/v1/user/self", json={"reminder_days": None}, headers=AUTH)).status == 204
+    assert (await (await client.get("/v1/user/self", headers=AUTH)).json())["reminder_days"] is None
+
+
+async def test_reminder_days_defaults_to_null(client, user) -> None:  # type: ignore[no-untyped-def]
+    assert user["reminder_days"] is None
+    assert (await (await client.get("/v1/user/self", headers=AUTH)).json())["reminder_days"] is None
+
+
+# --------------------------------------------------------------------------- who is due
+
+async def test_a_bill_due_exactly_at_the_window_end_is_reminded_and_one_day_later_is_not(tables, clock) -> None:
+    inside, outside = a_user(tables, clock, 7), a_user(tables, clock, 7)
+    await add_bill(tables, clock, inside.id, TODAY + timedelta(days=7))
+    await add_bill(tables, clock, outside.id, TODAY + timedelta(days=8))
+    assert await due_users(tables) == {inside.id}
+    assert await due_users(tables, TODAY + timedelta(days=1)) == {inside.id, outside.id}  # tomorrow it is in
+
+
+async def test_paid_and_no_payment_required_bills_are_not_reminded_and_past_due_ones_are(tables, clock) -> None:
+    paid, free, late, today = (a_user(tables, clock, 30) for _ in range(4))
+    await add_bill(tables, clock, paid.id, TODAY, "paid")
+    await add_bill(tables, clock, free.id, TODAY, "no_payment_required")
+    await add_bill(tables, clock, late.id, TODAY - timedelta(days=40), "past_due")
+    await add_bill(tables, clock, today.id, TODAY, "due")
+    assert await due_users(tables) == {late.id, today.id}
+
+
+async def test_users_without_the_preference_are_never_due(tables, clock) -> None:
+    off = a_user(tables, clock, None)
+    await add_bill(tables, clock, off.id, TODAY)
+    assert await due_users(tables) == set()
+    [bill] = tables.bills.values()
+    assert bills_to_remind(tables.users[off.id], [bill], TODAY) == []
+
+
+async def test_each_user_has_their_own_window(tables, clock) -> None:
+    one, thirty = a_user(tables, clock, 1), a_user(tables, clock, 30)
+    for user in (one, thirty):
+        await add_bill(tables, clock, user.id, TODAY + timedelta(days=2))
+    assert await due_users(tables) == {thirty.id}
+
+
+def test_a_cursor_refuses_days_outside_1_to_30() -> None:
+    for days in (0, 31):
+        with pytest.raises(ValueError):
+            ReminderCursor(days, uuid4())
+
+
+# --------------------------------------------------------------------------- the round
+
+async def test_a_round_queues_one_reminder_per_due_user_in_batches_of_at_most_10(tables, clock) -> None:
+    due = set()
+    for i in range(57):
+        user = a_user(tables, clock, 1 + i % 30)
+        await add_bill(tables, clock, user.id, TODAY + timedelta(days=i % 40))
+        if i % 40 <= 1 + i % 30:
+            due.add(user.id)
+    queue = FakeQueue()
+    result = await RunReminderRound(FakeReadOnlyUnitOfWork(tables), queue, clock, page_size=7,
+                                    parallel_batches=2).execute()
+    reminders = [read_queued_work(body) for body in queue.bodies]
+    assert result.day == TODAY and result.queued == len(due) == len(reminders)
+    assert {r.user_id for r in reminders} == due and len(due) > 20  # several pages
+    assert all(isinstance(r, Reminder) and r.day == TODAY for r in reminders)
+    assert max(queue.batch_sizes) <= 10
+
+
+async def test_a_round_raises_when_the_queue_fails_and_a_second_round_queues_everyone(tables, clock) -> None:
+    users = [a_user(tables, clock, 7) for _ in range(45)]
+    for user in users:
+        await add_bill(tables, clock, user.id, TODAY)
+    queue = FakeQueue()
+    queue.batches_until_down = 2
+    with pytest.raises(ServiceUnavailable):
+        await RunReminderRound(FakeReadOnlyUnitOfWork(tables), queue, clock, page_size=20).execute()
+    queue.batches_until_down = -1
+    result = await RunReminderRound(FakeReadOnlyUnitOfWork(tables), queue, clock, page_size=20).execute()
+    assert result.queued == 45
+    assert {read_queued_work(b).user_id for b in queue.bodies} == {u.id for u in users}  # type: ignore[union-attr]
+
+
+async def test_a_round_with_nobody_due_queues_nothing(tables, clock) -> None:
+    a_user(tables, clock, 7)
+    queue = FakeQueue()
+    assert (await RunReminderRound(FakeReadOnlyUnitOfWork(tables), queue, clock).execute()).queued == 0
+    assert queue.bodies == []
+
+
+# --------------------------------------------------------------------------- the worker's step
+
+def prepare(tables: Tables, clock: FakeClock, ledger: FakeReminderLedger | None = None
+            ) -> tuple[PrepareReminderDigest, FakePublisher]:
+    publisher = FakePublisher()
+    return PrepareReminderDigest(FakeReadOnlyUnitOfWork(tables), ledger or FakeReminderLedger(), publisher, clock,
+                                 "https://b.test"), publisher
+
+
+async def test_the_worker_publishes_the_users_due_bills_to_their_stored_address(tables, clock) -> None:
+    user = a_user(tables, clock, 3, email="stored@example.com")
+    await add_bill(tables, clock, user.id, TODAY + timedelta(days=3))
+    await add_bill(tables, clock, user.id, TODAY + timedelta(days=4))
+    await add_bill(tables, clock, user.id, TODAY, "paid")
+    step, publisher = prepare(tables, clock)
+    assert await step.execute(Reminder(user.id, TODAY)) == ReminderOutcome.PUBLISHED
+    [digest] = publisher.published
+    assert isinstance(digest, ReminderDigest)
+    assert (digest.email, digest.days, digest.day, len(digest.lines)) == ("stored@example.com", 3, TODAY, 1)
+    assert digest.settings_url == "https://b.test/v1/user/self"
+
+
+async def test_the_worker_sends_nothing_when_the_user_turned_reminders_off_after_the_round(tables, clock) -> None:
+    user = a_user(tables, clock, 7)
+    await add_bill(tables, clock, user.id, TODAY)
+    tables.users[user.id].reminder_days = None
+    step, publisher = prepare(tables, clock)
+    assert await step.execute(Reminder(user.id, TODAY)) == ReminderOutcome.DROPPED_REMINDERS_OFF
+    assert publisher.published == []
+
+
+async def test_the_worker_sends_nothing_when_the_bills_were_paid_after_the_round(tables, clock) -> None:
+    user = a_user(tables, clock, 7)
+    await add_bill(tables, clock, user.id, TODAY, "paid")
+    step, publisher = prepare(tables, clock)
+    assert await step.execute(Reminder(user.id, TODAY)) == ReminderOutcome.DROPPED_NOTHING_DUE
+    assert await step.execute(Reminder(uuid4(), TODAY)) == ReminderOutcome.DROPPED_USER_GONE
+    assert publisher.published == []
+
+
+async def test_the_worker_drops_a_reminder_for_another_day(tables, clock) -> None:
+    user = a_user(tables, clock, 7)
+    await add_bill(tables, clock, user.id, TODAY)
+    step, publisher = prepare(tables, clock)
+    for day in (TODAY - timedelta(days=1), TODAY + timedelta(days=1)):
+        assert await step.execute(Reminder(user.id, day)) == ReminderOutcome.DROPPED_STALE
+    assert publisher.published == []
+
+
+async def test_the_worker_skips_a_user_whose_reminder_went_out_today(tables, clock) -> None:
+    user = a_user(tables, clock, 7)
+    await add_bill(tables, clock, user.id, TODAY)
+    ledger = FakeReminderLedger()
+    await ledger.mark_sent(user.id, TODAY, uuid4(), clock.now())
+    step, publisher = prepare(tables, clock, ledger)
+    assert await step.execute(Reminder(user.id, TODAY)) == ReminderOutcome.SKIPPED_ALREADY_SENT
+    assert publisher.published == []
+
+
+# --------------------------------------------------------------------------- the sender's step: once a day
+
+def a_reminder_digest(user_id: UUID, day: date = TODAY, email: str = "jo@example.com") -> ReminderDigest:
+    user = User(user_id, "Jo", "Doe", email, "fake$x", datetime.now(UTC), datetime.now(UTC), reminder_days=5)
+    return ReminderDigest.of(uuid4(), Reminder(user_id, day), user, [], "https://b.test")
+
+
+async def test_a_user_gets_at_most_one_reminder_per_utc_day_and_one_the_next_day(clock) -> None:
+    ledger, mailer, user_id = FakeReminderLedger(), FakeMailer(), uuid4()
+    send = SendReminderEmail(ledger, mailer, clock)
+    outcomes = await asyncio.gather(*(send.execute(a_reminder_digest(user_id)) for _ in range(5)))
+    assert sorted(outcomes) == [SendOutcome.DEDUPLICATED] * 4 + [SendOutcome.SENT]
+    clock.advance(hours=14)  # 23:30, the same UTC day
+    assert await send.execute(a_reminder_digest(user_id)) == SendOutcome.DEDUPLICATED
+    clock.advance(hours=1)  # 00:30 the next day
+    assert await send.execute(a_reminder_digest(user_id, TODAY + timedelta(days=1))) == SendOutcome.SENT
+    assert len(mailer.outbox) == 2
+
+
+async def test_a_digest_for_a_day_that_is_over_is_not_sent(clock) -> None:
+    mailer = FakeMailer()
+    send = SendReminderEmail(FakeReminderLedger(), mailer, clock)
+    assert await send.execute(a_reminder_digest(uuid4(), TODAY - timedelta(days=1))) == SendOutcome.STALE
+    assert mailer.outbox == []
+
+
+async def test_a_failed_send_releases_the_day_so_a_retry_sends(clock) -> None:
+    ledger, mailer, user_id = FakeReminderLedger(), FakeMailer(), uuid4()
+    send = SendReminderEmail(ledger, mailer, clock)
+    mailer.failing = True
+    with pytest.raises(ServiceUnavailable):
+        await send.execute(a_reminder_digest(user_id))
+    mailer.failing = False
+    assert await send.execute(a_reminder_digest(user_id)) == SendOutcome.SENT
+    assert len(mailer.outbox) == 1
+
+
+async def test_a_claim_whose_sender_died_is_taken_over_after_its_lease(clock) -> None:
+    ledger, mailer, user_id = FakeReminderLedger(), FakeMailer(), uuid4()
+    assert await ledger.claim(user_id, TODAY, uuid4(), clock.now())  # a sender that then died
+    send = SendReminderEmail(ledger, mailer, clock)
+    assert await send.execute(a_reminder_digest(user_id)) == SendOutcome.DEDUPLICATED
+    clock.advance(minutes=3)
+    assert await send.execute(a_reminder_digest(user_id)) == SendOutcome.SENT
+    assert len(mailer.outbox) == 1
+
+
+def test_the_reminder_email_says_it_is_a_reminder_and_how_to_turn_reminders_off() -> None:
+    user = User(uuid4(), "Jo", "Doe", "jo@example.com", "fake$x", datetime.now(UTC), datetime.now(UTC),
+                reminder_days=3)
+    bill_tables = Tables()
+    clock = FakeClock()
+    asyncio.run(add_bill(bill_tables, clock, user.id, TODAY + timedelta(days=1)))
+    digest = ReminderDigest.of(uuid4(), Reminder(user.id, TODAY), user, list(bill_tables.bills.values()),
+                               "https://b.test")
+    email = compose_reminder_email(digest)
+    assert email.to == "jo@example.com"
+    assert email.subject.startswith("Reminder:") and "1 bill due in the next 3 days" in email.subject
+    assert "PUT https://b.test/v1/user/self" in email.text and '{"reminder_days": null}' in email.text
+    assert "Acme: 9.50 USD, due 2026-11-25" in email.text
+    assert "{&quot;reminder_days&quot;: null}" in email.html
+
+
+# --------------------------------------------------------------------------- messages
+
+def test_reminder_messages_round_trip_and_bad_ones_are_invalid() -> None:
+    reminder = Reminder(uuid4(), TODAY)
+    assert read_queued_work(reminder.to_json()) == reminder
+    assert read_queued_work(ReminderRoundRequest().to_json()) == ReminderRoundRequest()
+    digest = a_reminder_digest(uuid4())
+    assert read_digest(digest.to_json()) == digest
+    for body in ({"type": "reminder", "version": 1, "user_id": "x", "date": "2026-11-24"},
+                 {"type": "reminder", "version": 1, "user_id": str(uuid4()), "date": "tomorrow"},
+                 {"type": "reminder", "version": 1, "user_id": str(uuid4())}):
+        with pytest.raises(InvalidMessage):
+            read_queued_work(json.dumps(body))
+    for days in (0, 31, True):
+        with pytest.raises(InvalidMessage):
+            read_digest(json.dumps(json.loads(digest.to_json()) | {"days": days}))
+    with pytest.raises(InvalidMessage) as unknown:
+        read_queued_work(json.dumps({"type": "reminder", "version": 2, "user_id": str(uuid4()), "date": "2026-11-24"}))
+    assert unknown.value.reason == "unknown_version"
+
+
+def test_the_on_demand_digest_is_still_read_as_such() -> None:
+    body = json.dumps({"type": "due_bills_digest", "version": 1, "request_id": str(uuid4()), "user_id": str(uuid4()),
+                       "email": "a@example.com", "days": 0, "as_of": "2026-11-24", "bills": []})
+    assert isinstance(read_digest(body), DueBillsDigest)
+
+
+# --------------------------------------------------------------------------- the worker's handler
+
+async def test_the_worker_runs_a_round_request_then_handles_the_reminders_it_queued(tables, clock) -> None:
+    due, off = a_user(tables, clock, 7), a_user(tables, clock, None)
+    for user in (due, off):
+        await add_bill(tables, clock, user.id, TODAY)
+    queue, publisher, ledger = FakeQueue(), FakePublisher(), FakeReminderLedger()
+    container = container_with_fakes(Settings(public_base_url="https://b.test"), tables, clock, FakePasswordHasher(),
+                                     queue=queue)
+    container.digest_publisher.override(providers.Object(publisher))
+    container.reminder_ledger.override(providers.Object(ledger))
+    queue.put(ReminderRoundRequest().to_json())
+    stop = asyncio.Event()
+    task = asyncio.create_task(due_bills_consumer(container).run(stop))
+    for _ in range(200):
+        if publisher.published and not queue.messages:
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await task
+    assert [d.user_id for d in publisher.published] == [due.id]
+    assert queue.messages == {} and queue.dead_letters == []
+
+
+# --------------------------------------------------------------------------- SendMessageBatch's partial failures
+
+class BatchSqs:
+    """Stands in for the SQS client's send_message_batch: fails the given entry ids, per call."""
+
+    def __init__(self, failures: list[list[dict[str, Any]]]) -> None:
+        self.failures = failures
+        self.calls: list[list[str]] = []
+
+    async def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:
+        self.calls.append([e["Id"] for e in Entries])
+        failed = self.failures.pop(0) if self.failures else []
+        return {"Successful": [{"Id": e["Id"]} for e in Entries if e["Id"] not in {f["Id"] for f in failed}],
+                "Failed": failed}
+
+
+def sqs_queue(client: BatchSqs) -> SqsQueue:
+    return SqsQueue({"sqs": client}, queue_url="https://sqs.test/q")  # type: ignore[arg-type]
+
+
+async def test_entries_sqs_fails_are_sent_again_until_accepted() -> None:
+    client = BatchSqs([[{"Id": "3", "SenderFault": False, "Code": "InternalError"},
+                        {"Id": "7", "SenderFault": False, "Code": "InternalError"}],
+                       [{"Id": "7", "SenderFault": False, "Code": "InternalError"}]])
+    await sqs_queue(client).send_batch([Reminder(uuid4(), TODAY) for _ in range(10)])
+    assert client.calls == [[str(i) for i in range(10)], ["3", "7"], ["7"]]
+
+
+async def test_a_batch_that_keeps_failing_raises_service_unavailable() -> None:
+    client = BatchSqs([[{"Id": "0", "SenderFault": False, "Code": "InternalError"}]] * 10)
+    with pytest.raises(ServiceUnavailable):
+        await sqs_queue(client).send_batch([Reminder(uuid4(), TODAY) for _ in range(2)])
+    assert len(client.calls) == 4
+
+
+async def test_a_sender_fault_is_raised_at_once_and_batches_over_10_are_refused() -> None:
+    client = BatchSqs([[{"Id": "1", "SenderFault": True, "Code": "InvalidParameterValue", "Message": "bad"}]])
+    with pytest.raises(RuntimeError, match="InvalidParameterValue"):
+        await sqs_queue(client).send_batch([Reminder(uuid4(), TODAY) for _ in range(2)])
+    with pytest.raises(ValueError):
+        await sqs_queue(client).send_batch([Reminder(uuid4(), TODAY) for _ in range(11)])
+
+
+# --------------------------------------------------------------------------- the daily time
+
+@pytest.mark.parametrize("raw", ["8:00", "24:00", "08:60", "0800", "08:00:00", "noon"])
+def test_a_malformed_reminder_time_is_a_config_error(raw: str) -> None:
+    with pytest.raises(ConfigError, match="BILLING_REMINDER_TIME"):
+        Settings.from_env({"BILLING_REMINDER_TIME": raw})
+
+
+def test_the_reminder_time_defaults_to_0800_utc_and_the_next_round_is_the_next_such_moment() -> None:
+    assert Settings.from_env({}).reminder_time_of_day == time(8, 0, tzinfo=UTC)
+    at = Settings.from_env({"BILLING_REMINDER_TIME": "23:59"}).reminder_time_of_day
+    assert next_round_at(datetime(2026, 11, 24, 9, 0, tzinfo=UTC), at) == datetime(2026, 11, 24, 23, 59, tzinfo=UTC)
+    eight = time(8, 0)
+    assert next_round_at(datetime(2026, 11, 24, 8, 0, tzinfo=UTC), eight) == datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+    assert next_round_at(datetime(2026, 11, 24, 7, 59, 59, tzinfo=UTC), eight) == datetime(2026, 11, 24, 8, 0,
+                                                                                          tzinfo=UTC)
