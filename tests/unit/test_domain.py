@@ -430,3 +430,7 @@ def test_money_checks_amount_and_currency() -> None:
         Money(Decimal("0"))
     with pytest.raises(MoneyError):
         Money(Decimal("1"), "usd")
+
+
+def test_password_refused_when_not_valid_unicode() -> None:
+    assert password_problem("Abcd123!\ud800") == "must be valid Unicode text"  # a lone surrogate, as JSON can carry

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from billing.domain.model import AuthenticationFailed, ServiceUnavailable, User
-from billing.domain.model.throttle import RegistrationRules, SignInRules, TooManyAttempts, client_key
+from billing.domain.model.throttle import RegistrationRules, SignInRules, Tally, TooManyAttempts, client_key
 from billing.domain.use_cases.authenticate import Authenticate, Credentials
 from billing.domain.use_cases.throttle import PURGE_BATCH, Throttle
 from tests.fakes import FakeClock, FakePasswordHasher, FakeUnitOfWork, Tables
@@ -207,3 +207,20 @@ async def test_learned_refusals_are_bounded(tables, clock) -> None:
         except ServiceUnavailable:
             pass
     assert remembered == clients[-3:]
+
+
+def test_refusal_says_when_to_retry() -> None:
+    assert str(TooManyAttempts(7)) == "too many attempts; retry after 7 s" and TooManyAttempts(7).retry_after == 7
+
+
+def test_an_account_under_attack_only_past_per_account_failures() -> None:
+    rules = SignInRules()
+    quota = rules.quota("jo@example.com", "192.0.2.1")
+    ends = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    account, address, pair = quota.keys
+
+    def tallies(on_account: int) -> list[Tally]:
+        return [Tally(account, on_account, ends), Tally(address, 2, ends), Tally(pair, 2, ends)]
+
+    assert quota.refusal(tallies(rules.per_account)) == {}  # at the limit: not yet under attack
+    assert quota.refusal(tallies(rules.per_account + 1)) == {pair: ends}
