@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Callable, Sequence
+from types import FrameType
 
 from billing.config import ConfigError, Settings
 from billing.container import Container, init_resources, shutdown_resources
@@ -117,6 +119,9 @@ def _bootstrap(settings: Settings) -> int:
 
 
 def _worker(settings: Settings) -> int:
+    # A stop asked for while starting up holds no message yet: exit 0 at once, as a stopped worker
+    # does, until the worker's loop installs its own graceful handler.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     from billing.entrypoints.worker import run_worker
 
     _check_database(settings)
@@ -131,6 +136,10 @@ def _remind(settings: Settings) -> int:
     result = asyncio.run(remind_once(_container(settings)))
     print(f"billing: reminder round for {result.day.isoformat()} queued {result.queued} reminders", file=sys.stderr)
     return 0
+
+
+def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 def _outbox(settings: Settings) -> int:
