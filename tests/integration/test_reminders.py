@@ -133,11 +133,15 @@ async def test_a_worker_killed_mid_round_still_sends_each_due_user_exactly_one_r
         for _ in range(2):
             await sqs.send_message(QueueUrl=await queue.url(), MessageBody=ReminderRoundRequest().to_json())
 
-        env = settings_env(pipeline.settings) | {"BILLING_LOG_LEVEL": "WARNING", "BILLING_LOG_FORMAT": "json"}
+        # INFO: each start logs "worker: consuming" once its signal handlers are in place.
+        env = settings_env(pipeline.settings) | {"BILLING_LOG_LEVEL": "INFO", "BILLING_LOG_FORMAT": "json"}
         log = (tmp_path / "worker.log").open("w")
 
         def start() -> subprocess.Popen[bytes]:
             return subprocess.Popen([BILLING, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
+
+        def consuming() -> int:
+            return (tmp_path / "worker.log").read_text().count("worker: consuming")
 
         depths = []
         for _ in range(3):
@@ -154,7 +158,8 @@ async def test_a_worker_killed_mid_round_still_sends_each_due_user_exactly_one_r
             await pipeline.deliver_to_lambda()  # the Lambda goes on with whatever was published
         worker = start()
         deadline = time.monotonic() + 90
-        while await pipeline.queue_depth(queue) > 0:
+        # Drained, and the last worker is up: a SIGTERM before its handlers exist would just kill it.
+        while await pipeline.queue_depth(queue) > 0 or consuming() < 4:
             assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "the worker did not drain the queue"
             await asyncio.sleep(0.3)
