@@ -7,6 +7,7 @@ import gc
 from billing.container import Container
 from billing.entrypoints.http.app import create_app
 from billing.entrypoints.http.lifecycle import GracefulRunner
+from tests.conftest import freeze_survivors
 
 
 async def test_startup_objects_are_out_of_the_collectors_reach_once_the_runner_is_set_up(
@@ -18,4 +19,5 @@ async def test_startup_objects_are_out_of_the_collectors_reach_once_the_runner_i
         assert gc.get_freeze_count() > 10_000  # the modules, the app, the container: a full collection skips them
     finally:
         await runner.cleanup()
-        gc.unfreeze()
+        gc.unfreeze()  # the test's app and container: collectable again
+        freeze_survivors()  # the run's long-lived objects, frozen again (tests/conftest.py)
