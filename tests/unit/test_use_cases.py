@@ -10,6 +10,7 @@ import pytest
 from billing.domain.model import (
     Attachment,
     AuthenticationFailed,
+    BillCursor,
     BillQuery,
     BillView,
     NotFound,
@@ -181,6 +182,20 @@ async def test_pages_cover_every_bill_once_in_due_date_order(reads, uow, hasher,
         query = page.next
     assert [b.due_date for b in seen] == [date(2026, 1, d) for d in (1, 2, 3, 3, 5, 7, 9)]
     assert len({b.id for b in seen}) == 7
+
+
+@pytest.mark.parametrize(("count", "offers_next"), [(2, False), (3, False), (4, True)])
+async def test_a_next_page_is_offered_only_when_a_bill_is_left_after_a_full_page(
+        reads, uow, hasher, clock, count: int, offers_next: bool) -> None:
+    owner = await register(uow, hasher, clock)
+    await bills_due_on(uow, clock, owner, list(range(1, count + 1)))
+    _, list_own = own_reads(reads, uow, hasher, clock)
+    credentials = Credentials(email_address="jo@example.com", password=PASSWORD)
+    page = await list_own.execute(ListOwnBillsCommand(credentials=credentials, query=BillQuery(limit=3)))
+    assert [b.due_date.day for b in page.bills] == list(range(1, min(count, 3) + 1))
+    assert (page.next is not None) == offers_next and page.rest is None
+    if page.next is not None:  # the following page starts after the last bill shown
+        assert page.next.limit == 3 and page.next.after == BillCursor(date(2026, 1, 3), page.bills[-1].id)
 
 
 async def test_filters_select_status_and_due_window(reads, uow, hasher, clock) -> None:
