@@ -129,6 +129,9 @@ class Tables:
     pages_read: int = 0
     page_hold: asyncio.Event | None = None
     page_error: Exception | None = None
+    # The `limit` of every listing read (caller_views.bills, then bill_views.page), in order: the
+    # most rows a read could bring into memory.
+    limits_asked: list[int | None] = field(default_factory=list)
 
 
 class FakeUserRepository:
@@ -375,6 +378,7 @@ class FakeBillViews:
 
     async def page(self, owner_id: UUID, query: BillQuery) -> Sequence[BillView]:
         self._tables.pages_read += 1
+        self._tables.limits_asked.append(query.limit)
         if self._tables.page_hold is not None:
             await self._tables.page_hold.wait()
         if self._tables.page_error is not None:
@@ -385,9 +389,10 @@ class FakeBillViews:
 class FakeCallerViews:
     """The caller by address, with their bill(s) read through the fake bill table."""
 
-    def __init__(self, users: FakeUserRepository, bills: dict[UUID, Bill]) -> None:
+    def __init__(self, users: FakeUserRepository, bills: dict[UUID, Bill], tables: Tables) -> None:
         self._users = users
         self._bills = bills
+        self._tables = tables
 
     async def bill(self, email_address: str, bill_id: UUID) -> tuple[User, BillView | None] | None:
         user = await self._users.get_by_email(email_address)
@@ -397,6 +402,7 @@ class FakeCallerViews:
         return user, None if bill is None or bill.owner_id != user.id else BillView.of(bill)
 
     async def bills(self, email_address: str, query: BillQuery) -> tuple[User, Sequence[BillView]] | None:
+        self._tables.limits_asked.append(query.limit)
         user = await self._users.get_by_email(email_address)
         return None if user is None else (user, matching_views(self._bills, user.id, query))
 
@@ -409,7 +415,7 @@ class FakeReadOnlyUnitOfWork(FakeUnitOfWork):
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
-        self.caller_views = FakeCallerViews(self.users, self._bills)
+        self.caller_views = FakeCallerViews(self.users, self._bills, self._tables)
         self.bill_views = FakeBillViews(self._bills, self._tables)
         return self
 

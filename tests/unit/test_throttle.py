@@ -146,6 +146,29 @@ async def test_giving_back_after_the_window_ended_leaves_the_new_window_alone() 
     assert counter.attempts == 1
 
 
+async def test_giving_back_is_best_effort_when_the_database_is_down() -> None:
+    tables, clock = Tables(), FakeClock()
+    throttle = Throttle(lambda: FakeUnitOfWork(tables), clock)
+    rules = RegistrationRules(window=timedelta(hours=1), per_address=5)
+    reservation = await throttle.reserve(rules.quota("203.0.113.9"))
+    tables.down = True
+    await throttle.give_back(reservation)  # the caller's success is not turned into a failure
+    tables.down = False
+    (counter,) = tables.attempt_counters.values()
+    assert counter.attempts == 1  # still counted, until its window ends
+
+
+async def test_each_window_opened_sweeps_at_most_a_batch_of_ended_ones() -> None:
+    tables, clock = Tables(), FakeClock()
+    ended = clock.now() - timedelta(seconds=1)
+    tables.attempt_counters = {f"old{i}": Tally(f"old{i}", 1, ended) for i in range(PURGE_BATCH + 10)}
+    throttle = Throttle(lambda: FakeUnitOfWork(tables), clock)
+    await throttle.reserve(RegistrationRules(window=timedelta(hours=1), per_address=5).quota("203.0.113.9"))
+    assert sum(1 for t in tables.attempt_counters.values() if t.window_ends == ended) == 10
+    await throttle.reserve(RegistrationRules(window=timedelta(hours=1), per_address=5).quota("203.0.113.9"))
+    assert sum(1 for t in tables.attempt_counters.values() if t.window_ends == ended) == 10  # no window opened
+
+
 async def test_a_refusal_the_process_has_learned_needs_no_database(tables, clock) -> None:
     throttle = Throttle(lambda: FakeUnitOfWork(tables), clock)
     rules = RegistrationRules(window=timedelta(hours=1), per_address=1)

@@ -176,10 +176,12 @@ async def test_pages_cover_every_bill_once_in_due_date_order(reads, uow, hasher,
     credentials = Credentials(email_address="jo@example.com", password=PASSWORD)
     seen = []
     query: BillQuery | None = BillQuery(limit=3)
-    while query is not None:
+    for _ in range(3):  # three pages, then no next one (a cursor that does not move would loop)
+        assert query is not None
         page = await list_own.execute(ListOwnBillsCommand(credentials=credentials, query=query))
         seen.extend(page.bills)
         query = page.next
+    assert query is None
     assert [b.due_date for b in seen] == [date(2026, 1, d) for d in (1, 2, 3, 3, 5, 7, 9)]
     assert len({b.id for b in seen}) == 7
 
@@ -434,10 +436,38 @@ async def test_unpaged_listing_gives_every_bill_once_in_order_in_pages_when_long
     assert (own.rest is None) == (count <= 3) and own.next is None
     pages = await every_page(own, tables)
     assert [len(page) for page in pages] == sizes
+    # Each read asks for one bill more than a page (whether another follows), and a full last
+    # page costs no further read.
+    assert tables.limits_asked == [4] * len(sizes) and tables.pages_read == len(sizes) - 1
     listed = [bill for page in pages for bill in page]
     expected = sorted((b for b in tables.bills.values() if b.owner_id == owner.id),
                       key=lambda b: (b.details.due_date, str(b.id)))
     assert [b.id for b in listed] == [b.id for b in expected]
+
+
+async def test_each_later_page_starts_after_the_last_bill_of_the_one_before(reads, uow, hasher, clock,
+                                                                            tables) -> None:
+    owner = await register(uow, hasher, clock)
+    await bills_due_on(uow, clock, owner, [1, 2, 3, 4, 5, 6, 7, 8])
+    list_own = ListOwnBills(reads, authenticator(uow, hasher, clock, reads=reads), FakeFileStore(), page_size=3)
+    credentials = Credentials(email_address="jo@example.com", password=PASSWORD)
+    own = await list_own.execute(ListOwnBillsCommand(credentials=credentials, query=BillQuery()))
+    assert own.caller.id == owner.id and own.next is None
+    pages = await every_page(own, tables)
+    assert [[b.due_date.day for b in page] for page in pages] == [[1, 2, 3], [4, 5, 6], [7, 8]]
+
+
+async def test_every_way_of_listing_names_the_caller_and_refuses_an_unknown_one(reads, uow, hasher, clock) -> None:
+    owner = await register(uow, hasher, clock)
+    await bills_due_on(uow, clock, owner, [1, 2])
+    _, list_own = own_reads(reads, uow, hasher, clock)
+    credentials = Credentials(email_address="jo@example.com", password=PASSWORD)
+    for query in (BillQuery(), BillQuery(limit=1), BillQuery(limit=2)):
+        own = await list_own.execute(ListOwnBillsCommand(credentials=credentials, query=query))
+        assert own.caller.id == owner.id and own.bills
+    with pytest.raises(AuthenticationFailed):
+        await list_own.execute(ListOwnBillsCommand(
+            credentials=Credentials(email_address="nobody@example.com", password=PASSWORD), query=BillQuery()))
 
 
 async def test_later_pages_filter_sign_links_and_stop_at_a_failure(reads, uow, hasher, clock, tables) -> None:

@@ -75,7 +75,7 @@ def client_key(address: str) -> str:
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))  # pragma: no mutate (strict=None: also falsy)
     return str(ip)
 
 

@@ -27,7 +27,9 @@ class FieldErrors:
 
     def parse(self, field: str, value: object, parser: Callable[[object], T]) -> T:
         """`parser(value)` for a field the client must send: UNSET and "is required" when it did not."""
-        missing: T = UNSET  # stands in for a refused field; raise_if_any() runs before anyone reads it
+        # Stands in for a refused field; raise_if_any() runs before anyone reads it (so no test can
+        # tell another placeholder from it).
+        missing: T = UNSET  # pragma: no mutate
         if value is UNSET:
             self.errors.append(FieldError(field, "is required"))
             return missing

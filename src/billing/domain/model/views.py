@@ -7,7 +7,7 @@ datetime, ids are UUIDs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from uuid import UUID
@@ -39,8 +39,7 @@ class AttachmentView:
                    url)
 
     def signed(self, url: str) -> AttachmentView:
-        return AttachmentView(self.id, self.bill_id, self.file_name, self.upload_date, self.size, self.md5,
-                              self.sha256, self.mime_type, self.object_key, url)
+        return replace(self, url=url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +67,4 @@ class BillView:
                    None if bill.attachment is None else AttachmentView.of(bill.attachment))
 
     def with_attachment(self, attachment: AttachmentView) -> BillView:
-        return BillView(self.id, self.owner_id, self.created_ts, self.updated_ts, self.vendor, self.bill_date,
-                        self.due_date, self.amount_due, self.currency, self.categories, self.payment_status,
-                        attachment)
+        return replace(self, attachment=attachment)

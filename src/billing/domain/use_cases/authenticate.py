@@ -33,7 +33,8 @@ class _SignInGate:
         self._throttle = throttle
         self._rules = rules
         self._credentials = credentials
-        self._reservation: Reservation | None = None
+        # settle() follows a successful admit() (the PasswordHasher's contract): never read unset.
+        self._reservation: Reservation | None = None  # pragma: no mutate
 
     async def admit(self) -> None:
         # The keys are made here, not up front: a remembered success never gets this far.

@@ -14,6 +14,9 @@ from billing.ports import Clock, UnitOfWork
 # Each attempt that opens a window (a row, at most one per key) sweeps this many ended ones, more
 # than it can add: ended windows cannot pile up, however many keys an attacker makes up.
 PURGE_BATCH = 20
+# Refusals one process remembers at most (a few hundred KiB): a memory bound, not a rule; the
+# eviction of the least recently refused is tested with a small one.
+MAX_REMEMBERED_REFUSALS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +38,7 @@ class _ProcessState:
 
     Never a reason to admit: the database decides every admission."""
 
-    def __init__(self, max_refusals: int = 10_000) -> None:
+    def __init__(self, max_refusals: int = MAX_REMEMBERED_REFUSALS) -> None:
         self._max = max_refusals
         self._refusals: OrderedDict[str, datetime] = OrderedDict()
         self._turns: dict[str, asyncio.Lock] = {}
@@ -57,7 +60,7 @@ class _ProcessState:
             self._refusals[key] = until
             self._refusals.move_to_end(key)
         while len(self._refusals) > self._max:
-            self._refusals.popitem(last=False)
+            self._refusals.popitem(last=False)  # pragma: no mutate (last=None is False here too)
 
     @contextlib.asynccontextmanager
     async def turn(self, keys: Sequence[str]) -> AsyncIterator[None]:
@@ -91,7 +94,8 @@ class Throttle:
     Raises ServiceUnavailable when the database cannot be reached.
     """
 
-    def __init__(self, units: Callable[[], UnitOfWork], clock: Clock, *, max_refusals: int = 10_000) -> None:
+    def __init__(self, units: Callable[[], UnitOfWork], clock: Clock, *,
+                 max_refusals: int = MAX_REMEMBERED_REFUSALS) -> None:
         self._units = units
         self._clock = clock
         self._state = _ProcessState(max_refusals)

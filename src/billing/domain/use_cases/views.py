@@ -23,4 +23,5 @@ async def signed_bill(bill: BillView, store: FileStore) -> BillView:
 
 
 async def signed_bills(bills: Sequence[BillView], store: FileStore) -> list[BillView]:
-    return [bill if bill.attachment is None else await signed_bill(bill, store) for bill in bills]
+    """`bills`, in order, with their attachments' download links signed."""
+    return [await signed_bill(bill, store) for bill in bills]
