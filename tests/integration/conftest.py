@@ -6,6 +6,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -95,13 +96,22 @@ def make_container(database_url: str, aws_endpoint: str, **settings: object) -> 
     return container
 
 
-@pytest.fixture
-async def real_container(database_url: str, aws_endpoint: str) -> AsyncIterator[Container]:
-    container = make_container(database_url, aws_endpoint)
+@asynccontextmanager
+async def bootstrapped(container: Container) -> AsyncIterator[Container]:
+    """`container` on a wiped database with its AWS resources made (its resources closed again:
+    the app under test opens its own); its engines disposed on the way out."""
     await wipe(container.engine())
     await container.init_resources()
     await container.bootstrap()
     await container.shutdown_resources()
-    yield container
-    await container.engine().dispose()
-    await container.read_engine().dispose()
+    try:
+        yield container
+    finally:
+        await container.engine().dispose()
+        await container.read_engine().dispose()
+
+
+@pytest.fixture
+async def real_container(database_url: str, aws_endpoint: str) -> AsyncIterator[Container]:
+    async with bootstrapped(make_container(database_url, aws_endpoint)) as container:
+        yield container

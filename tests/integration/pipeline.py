@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from billing.entrypoints.worker import due_bills_consumer
 from billing.lambda_container import EmailContainer
 from tests.fakes import FakeClock
 from tests.integration.conftest import fast_hasher, wipe
+from tests.integration.live import BILLING, settings_env
 
 
 class Pipeline:
@@ -63,6 +67,14 @@ class Pipeline:
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]))["Attributes"]
         return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
+    async def dead_lettered(self) -> int:
+        """How many requests wait in the request queue's dead-letter queue."""
+        sqs = self.container.aws_clients()["sqs"]
+        dlq = await sqs.get_queue_url(QueueName=f"{self.settings.due_queue_name}-dlq")
+        attributes = await sqs.get_queue_attributes(QueueUrl=dlq["QueueUrl"],
+                                                    AttributeNames=["ApproximateNumberOfMessages"])
+        return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
     async def run_worker(self, timeout: float = 30) -> None:
         """Run the real worker until the request queue is empty (and in-flight work is done)."""
         stop = asyncio.Event()
@@ -97,3 +109,33 @@ class Pipeline:
         quota = await self.container.aws_clients()["ses"].get_send_quota()
         assert int(quota["SentLast24Hours"]) - self.ses_sent_before == len(read_outbox(str(self.outbox)))
         return emails
+
+
+class WorkerProcesses:
+    """`billing worker` as real processes on a pipeline's settings, all logging JSON at INFO to
+    one file: each start logs "worker: consuming" once its signal handlers are in place."""
+
+    def __init__(self, pipeline: Pipeline, log_path: Path) -> None:
+        self._pipeline = pipeline
+        self._env = settings_env(pipeline.settings) | {"BILLING_LOG_LEVEL": "INFO", "BILLING_LOG_FORMAT": "json"}
+        self.log_path = log_path
+        self._log = log_path.open("w")
+
+    def start(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([BILLING, "worker"], env=self._env, stdout=self._log, stderr=subprocess.STDOUT)
+
+    async def drain_then_stop(self, worker: subprocess.Popen[bytes], queue, starts: int,  # type: ignore[no-untyped-def]
+                              timeout: float) -> None:
+        """Wait until `queue` is empty and `starts` workers have logged that they consume, then stop
+        `worker`, the last one, with SIGTERM: it exits 0. Fails if it dies or `timeout` seconds pass."""
+        deadline = time.monotonic() + timeout
+        # The last worker must be up too: a SIGTERM before its handlers exist would just kill it
+        # (when the killed workers left nothing, the queue is empty before this one has started).
+        while (await self._pipeline.queue_depth(queue) > 0
+               or self.log_path.read_text().count("worker: consuming") < starts):
+            assert worker.poll() is None, self.log_path.read_text()[-3000:]
+            assert time.monotonic() < deadline, "the worker did not drain the queue"
+            await asyncio.sleep(0.3)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+        self._log.close()

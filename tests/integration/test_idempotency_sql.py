@@ -36,7 +36,7 @@ from billing.entrypoints.http.idempotency import ABANDONED_AFTER, RETENTION
 from billing.ports import HeldKey, KeyClaim
 from tests.conftest import PASSWORD, basic
 from tests.fakes import FakeClock
-from tests.integration.conftest import make_container, wipe
+from tests.integration.conftest import bootstrapped, make_container, wipe
 from tests.integration.test_http_real import BILL, USER
 from tests.integration.test_serve_workers import start_serve
 
@@ -115,13 +115,8 @@ async def test_an_answer_stored_by_the_previous_release_is_refused_never_run_aga
 async def container(database_url: str, aws_endpoint: str) -> AsyncIterator[Container]:
     container = make_container(database_url, aws_endpoint, idempotency_secret=SECRET)
     container.clock.override(providers.Object(FakeClock()))
-    await wipe(container.engine())
-    await container.init_resources()
-    await container.bootstrap()
-    await container.shutdown_resources()
-    yield container
-    await container.engine().dispose()
-    await container.read_engine().dispose()
+    async with bootstrapped(container):
+        yield container
 
 
 @pytest.fixture

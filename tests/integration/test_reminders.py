@@ -24,7 +24,7 @@ from tests.conftest import PASSWORD, basic
 from tests.fakes import FakeClock
 from tests.integration.conftest import free_port, wipe
 from tests.integration.live import BILLING, settings_env
-from tests.integration.pipeline import Pipeline
+from tests.integration.pipeline import Pipeline, WorkerProcesses
 
 
 @pytest.fixture
@@ -133,20 +133,11 @@ async def test_a_worker_killed_mid_round_still_sends_each_due_user_exactly_one_r
         for _ in range(2):
             await sqs.send_message(QueueUrl=await queue.url(), MessageBody=ReminderRoundRequest().to_json())
 
-        # INFO: each start logs "worker: consuming" once its signal handlers are in place.
-        env = settings_env(pipeline.settings) | {"BILLING_LOG_LEVEL": "INFO", "BILLING_LOG_FORMAT": "json"}
-        log = (tmp_path / "worker.log").open("w")
-
-        def start() -> subprocess.Popen[bytes]:
-            return subprocess.Popen([BILLING, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
-
-        def consuming() -> int:
-            return (tmp_path / "worker.log").read_text().count("worker: consuming")
-
+        workers = WorkerProcesses(pipeline, tmp_path / "worker.log")
         depths = []
         for _ in range(3):
             before = await pipeline.queue_depth(queue)
-            worker = start()
+            worker = workers.start()
             deadline = time.monotonic() + 30
             # Killed once the rounds have queued reminders (mid-round or just after), with work in hand.
             while await pipeline.queue_depth(queue) <= before and time.monotonic() < deadline:
@@ -156,25 +147,13 @@ async def test_a_worker_killed_mid_round_still_sends_each_due_user_exactly_one_r
             worker.wait()
             depths.append(await pipeline.queue_depth(queue))
             await pipeline.deliver_to_lambda()  # the Lambda goes on with whatever was published
-        worker = start()
-        deadline = time.monotonic() + 90
-        # Drained, and the last worker is up: a SIGTERM before its handlers exist would just kill it.
-        while await pipeline.queue_depth(queue) > 0 or consuming() < 4:
-            assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "the worker did not drain the queue"
-            await asyncio.sleep(0.3)
-        worker.send_signal(signal.SIGTERM)
-        assert worker.wait(timeout=30) == 0
-        log.close()
+        await workers.drain_then_stop(workers.start(), queue, starts=4, timeout=90)
         await pipeline.deliver_to_lambda()
         assert depths[0] > 2, depths  # the first kill, at least, left reminders and a round behind
         print(f"queue depth after each SIGKILL: {depths}")
         assert await emails_per_user(pipeline, due) == [1] * len(due)
         assert await emails_per_user(pipeline, others) == [0] * len(others)
-        dlq = await sqs.get_queue_url(QueueName=f"{pipeline.settings.due_queue_name}-dlq")
-        attributes = await sqs.get_queue_attributes(QueueUrl=dlq["QueueUrl"],
-                                                    AttributeNames=["ApproximateNumberOfMessages"])
-        assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "0"
+        assert await pipeline.dead_lettered() == 0
     finally:
         await pipeline.stop()
 

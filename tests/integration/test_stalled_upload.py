@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from billing.container import Container
 from billing.entrypoints.http.app import create_app
-from tests.integration.conftest import make_container, wipe
+from tests.integration.conftest import bootstrapped, make_container
 from tests.integration.test_attachments_s3 import AUTH, BILL, USER, objects_in, rows_in
 
 DEADLINE = 1.0  # BILLING_BODY_TIMEOUT_SECONDS here
@@ -26,14 +26,8 @@ TAIL = f"\r\n--{BOUNDARY}--\r\n".encode()
 
 @pytest.fixture
 async def container(database_url: str, aws_endpoint: str) -> AsyncIterator[Container]:
-    container = make_container(database_url, aws_endpoint, body_timeout_seconds=DEADLINE)
-    await wipe(container.engine())
-    await container.init_resources()
-    await container.bootstrap()
-    await container.shutdown_resources()
-    yield container
-    await container.engine().dispose()
-    await container.read_engine().dispose()
+    async with bootstrapped(make_container(database_url, aws_endpoint, body_timeout_seconds=DEADLINE)) as container:
+        yield container
 
 
 @pytest.fixture

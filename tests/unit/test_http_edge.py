@@ -24,6 +24,7 @@ from billing.entrypoints.http.protocol import BillingAppRunner
 from tests.conftest import container_with_fakes
 from tests.fakes import FakeFileStore
 from tests.unit.conftest import AUTH, USER
+from tests.unit.openapi_walk import operations, resolve
 from tests.unit.test_http_api import BILL, problem_of
 
 PDF = b"%PDF-1.7\n" + b"x" * 200_000
@@ -315,19 +316,8 @@ async def test_public_answers_do_not_say_no_store(client) -> None:
 
 def test_document_says_no_store_on_every_v1_answer_and_408_where_a_body_is_read() -> None:
     document = openapi_document()
-    components = document["components"]
-
-    def resolve(node: dict) -> dict:
-        while "$ref" in node:
-            kind, name = node["$ref"].split("/")[-2:]
-            node = components[kind][name]
-        return node
-
-    for path, item in document["paths"].items():
-        for method, operation in item.items():
-            if method not in ("get", "put", "post", "delete", "patch"):
-                continue
-            for status, response in operation["responses"].items():
-                headers = resolve(response).get("headers", {})
-                assert ("Cache-Control" in headers) == path.startswith("/v1/"), (method, path, status)
-            assert ("408" in operation["responses"]) == ("requestBody" in operation), (method, path)
+    for path, method, operation in operations(document):
+        for status, response in operation["responses"].items():
+            headers = resolve(document, response).get("headers", {})
+            assert ("Cache-Control" in headers) == path.startswith("/v1/"), (method, path, status)
+        assert ("408" in operation["responses"]) == ("requestBody" in operation), (method, path)

@@ -6,7 +6,6 @@ import base64
 import io
 import json
 import logging
-from collections.abc import Iterator
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -38,21 +37,6 @@ def metrics(fake_container) -> FakeMetrics:
     fake = FakeMetrics()
     fake_container.metrics.override(providers.Object(fake))
     return fake
-
-
-@pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    """The production logging setup (JSON) on a buffer; the root logger is restored afterwards."""
-    root = logging.getLogger()
-    saved_handlers, saved_level = list(root.handlers), root.level
-    stream = io.StringIO()
-    configure_logging(logging.INFO, "json", stream)
-    yield stream
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in saved_handlers:
-        root.addHandler(handler)
-    root.setLevel(saved_level)
 
 
 def lines_of(stream: io.StringIO) -> list[dict]:
@@ -214,15 +198,29 @@ async def test_no_secret_in_logs_even_on_errors(client, log_stream, tables: Tabl
         assert secret not in output, secret
 
 
-def test_redact_masks_secrets_in_any_text() -> None:
-    token = base64.b64encode(b"jane@example.com:Abcd1234!").decode()
-    text = redact(f"Authorization: Basic {token} user Jane.Doe+x@Example.co.uk hash {ARGON2_HASH} "
-                  f"old {BCRYPT_HASH} url mysql+aiomysql://app:s3cr3t@db:3306/billing "
-                  f"{{'password': 'Abcd1234!', \"password_hash\": \"x\"}} password=hunter2&x=1")
-    for secret in (token, "Jane.Doe+x@Example.co.uk", ARGON2_HASH, BCRYPT_HASH, "s3cr3t", "Abcd1234!", "hunter2",
-                   *ARGON2_HASH.split("$")[-2:], BCRYPT_HASH[-31:], "m=19456"):
-        assert secret not in text, (secret, text)
-    assert "mysql+aiomysql://app:[redacted]@db:3306/billing" in text
+TOKEN = base64.b64encode(b"jane@example.com:Abcd1234!").decode()
+
+
+@pytest.mark.parametrize(("text", "secrets"), [
+    pytest.param(f"Authorization: Basic {TOKEN} user Jane.Doe+x@Example.co.uk hash {ARGON2_HASH} "
+                 f"old {BCRYPT_HASH} url mysql+aiomysql://app:s3cr3t@db:3306/billing "
+                 f"{{'password': 'Abcd1234!', \"password_hash\": \"x\"}} password=hunter2&x=1",
+                 (TOKEN, "Jane.Doe+x@Example.co.uk", ARGON2_HASH, BCRYPT_HASH, "s3cr3t", "Abcd1234!", "hunter2",
+                  *ARGON2_HASH.split("$")[-2:], BCRYPT_HASH[-31:], "m=19456"),
+                 id="hashes-and-passwords"),
+    # Every kind again after the linear-time rewrite of the patterns (test_log_bounds).
+    pytest.param(f"Authorization: Basic {TOKEN} user Jane.Doe+x@Example.co.uk hash {ARGON2_HASH} "
+                 f"url mysql+aiomysql://app:s3cr3t@db:3306/billing password=hunter2&x=1 "
+                 f"legacy $pbkdf2-sha256$29000$abc$def {{\"api_key\": \"k-123\"}} Bearer abcdefgh.ijk",
+                 (TOKEN, "Jane.Doe+x@Example.co.uk", ARGON2_HASH, "s3cr3t", "hunter2", "abc$def", "k-123",
+                  "abcdefgh.ijk"),
+                 id="pbkdf2-api-keys-and-bearer-tokens"),
+])
+def test_redact_masks_secrets_in_any_text(text: str, secrets: tuple[str, ...]) -> None:
+    redacted = redact(text)
+    for secret in secrets:
+        assert secret not in redacted, (secret, redacted)
+    assert "mysql+aiomysql://app:[redacted]@db:3306/billing" in redacted
 
 
 def test_redact_leaves_ordinary_text_alone() -> None:

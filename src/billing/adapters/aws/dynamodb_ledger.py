@@ -24,9 +24,22 @@ def _epoch(moment: datetime) -> str:
     return str(int(moment.timestamp()))  # DynamoDB numbers travel as strings; TTL wants epoch seconds
 
 
-class DynamoEmailLedger:
-    """Implements EmailLedger. Item: user_id (key), request_id, state (sending|sent),
-    expires_at (epoch seconds, the table's TTL attribute), lease_until (epoch seconds)."""
+def _claim_item(key: str, holder: tuple[str, UUID], now: datetime, expires_at: datetime) -> dict[str, Any]:
+    """A claim in "sending", held by `holder` (its attribute and id) until its lease runs out."""
+    name, holder_id = holder
+    return {
+        "user_id": {"S": key},
+        name: {"S": str(holder_id)},
+        "state": {"S": "sending"},
+        "claimed_at": {"N": _epoch(now)},
+        "expires_at": {"N": _epoch(expires_at)},
+        "lease_until": {"N": _epoch(now + LEASE)},
+    }
+
+
+class _LedgerTable:
+    """The table both ledgers keep their items in (keyed by `user_id`), and the conditional writes
+    they share; each ledger says what its key, its holder and its conditions are."""
 
     def __init__(self, clients: AwsClients, table: str, metrics: Metrics | None = None) -> None:
         self._clients = clients
@@ -37,42 +50,62 @@ class DynamoEmailLedger:
     def _dynamodb(self) -> Any:
         return self._clients["dynamodb"]
 
-    async def sent_recently(self, user_id: UUID, now: datetime) -> bool:
+    async def _item(self, key: str) -> dict[str, Any] | None:
         with aws_call(self._metrics, "DynamoDB", "get_item"):
-            response = await self._dynamodb.get_item(TableName=self._table, Key={"user_id": {"S": str(user_id)}},
+            response = await self._dynamodb.get_item(TableName=self._table, Key={"user_id": {"S": key}},
                                                      ConsistentRead=True)
-        item = response.get("Item")
-        # TTL deletion is lazy: an expired item may still be there, so compare ourselves.
-        return (item is not None and item["state"]["S"] == "sent"
-                and int(item["expires_at"]["N"]) > int(now.timestamp()))
+        item: dict[str, Any] | None = response.get("Item")
+        return item
 
-    async def claim(self, user_id: UUID, request_id: UUID, now: datetime) -> bool:
-        item = {
-            "user_id": {"S": str(user_id)},
-            "request_id": {"S": str(request_id)},
-            "state": {"S": "sending"},
-            "claimed_at": {"N": _epoch(now)},
-            "expires_at": {"N": _epoch(now + EMAIL_WINDOW)},
-            "lease_until": {"N": _epoch(now + LEASE)},
-        }
+    async def _put_claim(self, item: dict[str, Any], condition: str, values: dict[str, Any]) -> bool:
+        """Write `item` if `condition` holds: False when it does not (someone else holds the claim)."""
         try:
             with aws_call(self._metrics, "DynamoDB", "put_item"):
                 await self._dynamodb.put_item(
                     TableName=self._table,
                     Item=item,
-                    ConditionExpression=(
-                        "attribute_not_exists(user_id) OR expires_at <= :now"
-                        " OR (request_id = :rid AND #state = :sending AND lease_until <= :now)"
-                    ),
+                    ConditionExpression=condition,
                     ExpressionAttributeNames={"#state": "state"},
-                    ExpressionAttributeValues={":now": {"N": _epoch(now)}, ":rid": {"S": str(request_id)},
-                                               ":sending": {"S": "sending"}},
+                    ExpressionAttributeValues=values,
                 )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return False
             raise
         return True
+
+    async def _release(self, key: str, condition: str, values: dict[str, Any]) -> None:
+        try:
+            with aws_call(self._metrics, "DynamoDB", "delete_item"):
+                await self._dynamodb.delete_item(
+                    TableName=self._table,
+                    Key={"user_id": {"S": key}},
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames={"#state": "state"},
+                    ExpressionAttributeValues=values,
+                )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":  # not ours any more: nothing to give back
+                raise
+
+
+class DynamoEmailLedger(_LedgerTable):
+    """Implements EmailLedger. Item: user_id (key), request_id, state (sending|sent),
+    expires_at (epoch seconds, the table's TTL attribute), lease_until (epoch seconds)."""
+
+    async def sent_recently(self, user_id: UUID, now: datetime) -> bool:
+        item = await self._item(str(user_id))
+        # TTL deletion is lazy: an expired item may still be there, so compare ourselves.
+        return (item is not None and item["state"]["S"] == "sent"
+                and int(item["expires_at"]["N"]) > int(now.timestamp()))
+
+    async def claim(self, user_id: UUID, request_id: UUID, now: datetime) -> bool:
+        return await self._put_claim(
+            _claim_item(str(user_id), ("request_id", request_id), now, now + EMAIL_WINDOW),
+            "attribute_not_exists(user_id) OR expires_at <= :now"
+            " OR (request_id = :rid AND #state = :sending AND lease_until <= :now)",
+            {":now": {"N": _epoch(now)}, ":rid": {"S": str(request_id)}, ":sending": {"S": "sending"}},
+        )
 
     async def mark_sent(self, user_id: UUID, request_id: UUID, now: datetime) -> None:
         try:
@@ -91,18 +124,8 @@ class DynamoEmailLedger:
                 raise
 
     async def release(self, user_id: UUID, request_id: UUID) -> None:
-        try:
-            with aws_call(self._metrics, "DynamoDB", "delete_item"):
-                await self._dynamodb.delete_item(
-                    TableName=self._table,
-                    Key={"user_id": {"S": str(user_id)}},
-                    ConditionExpression="request_id = :rid AND #state = :sending",
-                    ExpressionAttributeNames={"#state": "state"},
-                    ExpressionAttributeValues={":rid": {"S": str(request_id)}, ":sending": {"S": "sending"}},
-                )
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":  # not ours any more: nothing to give back
-                raise
+        await self._release(str(user_id), "request_id = :rid AND #state = :sending",
+                            {":rid": {"S": str(request_id)}, ":sending": {"S": "sending"}})
 
 
 # A reminder's item outlives its day by this much (TTL deletion is lazy and its day is in its key:
@@ -115,51 +138,23 @@ def reminder_key(user_id: UUID, day: date) -> str:
     return f"{user_id}#reminder#{day.isoformat()}"
 
 
-class DynamoReminderLedger:
+class DynamoReminderLedger(_LedgerTable):
     """Implements ReminderLedger in the email ledger's table. Item: user_id = `<id>#reminder#<day>`
     (key), claimant, state (sending|sent), expires_at (epoch seconds, the TTL attribute: two days
     after the day begins), lease_until (epoch seconds)."""
 
-    def __init__(self, clients: AwsClients, table: str, metrics: Metrics | None = None) -> None:
-        self._clients = clients
-        self._metrics: Metrics = metrics or NullMetrics()
-        self._table = table
-
-    @property
-    def _dynamodb(self) -> Any:
-        return self._clients["dynamodb"]
-
     async def sent(self, user_id: UUID, day: date) -> bool:
-        with aws_call(self._metrics, "DynamoDB", "get_item"):
-            response = await self._dynamodb.get_item(
-                TableName=self._table, Key={"user_id": {"S": reminder_key(user_id, day)}}, ConsistentRead=True)
-        item = response.get("Item")
+        item = await self._item(reminder_key(user_id, day))
         return item is not None and item["state"]["S"] == "sent"
 
     async def claim(self, user_id: UUID, day: date, claimant: UUID, now: datetime) -> bool:
-        item = {
-            "user_id": {"S": reminder_key(user_id, day)},
-            "claimant": {"S": str(claimant)},
-            "state": {"S": "sending"},
-            "claimed_at": {"N": _epoch(now)},
-            "expires_at": {"N": _epoch(datetime.combine(day, time(), UTC) + REMINDER_KEEP)},
-            "lease_until": {"N": _epoch(now + LEASE)},
-        }
-        try:
-            with aws_call(self._metrics, "DynamoDB", "put_item"):
-                # Free, or a claim whose sender died before marking it (its lease ran out): never a sent one.
-                await self._dynamodb.put_item(
-                    TableName=self._table,
-                    Item=item,
-                    ConditionExpression="attribute_not_exists(user_id) OR (#state = :sending AND lease_until <= :now)",
-                    ExpressionAttributeNames={"#state": "state"},
-                    ExpressionAttributeValues={":now": {"N": _epoch(now)}, ":sending": {"S": "sending"}},
-                )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        # Free, or a claim whose sender died before marking it (its lease ran out): never a sent one.
+        return await self._put_claim(
+            _claim_item(reminder_key(user_id, day), ("claimant", claimant), now,
+                        datetime.combine(day, time(), UTC) + REMINDER_KEEP),
+            "attribute_not_exists(user_id) OR (#state = :sending AND lease_until <= :now)",
+            {":now": {"N": _epoch(now)}, ":sending": {"S": "sending"}},
+        )
 
     async def mark_sent(self, user_id: UUID, day: date, claimant: UUID, now: datetime) -> None:
         # Unconditional on the claimant: the email went out, so the day is done whoever holds the claim.
@@ -174,15 +169,5 @@ class DynamoReminderLedger:
             )
 
     async def release(self, user_id: UUID, day: date, claimant: UUID) -> None:
-        try:
-            with aws_call(self._metrics, "DynamoDB", "delete_item"):
-                await self._dynamodb.delete_item(
-                    TableName=self._table,
-                    Key={"user_id": {"S": reminder_key(user_id, day)}},
-                    ConditionExpression="claimant = :claimant AND #state = :sending",
-                    ExpressionAttributeNames={"#state": "state"},
-                    ExpressionAttributeValues={":claimant": {"S": str(claimant)}, ":sending": {"S": "sending"}},
-                )
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":  # not ours any more: nothing to give back
-                raise
+        await self._release(reminder_key(user_id, day), "claimant = :claimant AND #state = :sending",
+                            {":claimant": {"S": str(claimant)}, ":sending": {"S": "sending"}})

@@ -8,8 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing.adapters.sql.engine import create_engine
-from billing.adapters.sql.errors import unusable_database
+from billing.adapters.sql.engine import check_database
 
 DML = "SELECT, INSERT, UPDATE, DELETE"
 # Any client address: the security groups, not the account, decide who reaches the database.
@@ -42,10 +41,4 @@ async def ensure_app_user(admin: AsyncEngine, app_url: str, *, ssl_ca: str = "")
         await conn.execute(sa.text(f"GRANT {DML} ON {database_grant_target(str(app.database))} TO :user@:host"),
                            account)
         await conn.commit()
-    app_engine = create_engine(app_url, pool_size=1, ssl_ca=ssl_ca)
-    try:
-        with unusable_database(app_url):
-            async with app_engine.connect() as conn:
-                await conn.execute(sa.text("SELECT 1"))
-    finally:
-        await app_engine.dispose()
+    await check_database(app_url, ssl_ca=ssl_ca)
