@@ -21,8 +21,11 @@ from billing.domain.model import (
 from billing.domain.model.bill import parse_days
 from billing.domain.model.clock import to_millis
 from billing.domain.model.email import EmailError, normalize_email
+from billing.domain.model.legacy import LegacyUser
 from billing.domain.model.money import Money, MoneyError, parse_amount, parse_currency
 from billing.domain.model.password import password_problem
+from billing.domain.model.user import User
+from billing.domain.use_cases.authenticate import Credentials
 
 VALID_BILL = {
     "vendor": "Northwind Power",
@@ -443,3 +446,22 @@ def test_money_checks_amount_and_currency() -> None:
 
 def test_password_refused_when_not_valid_unicode() -> None:
     assert password_problem("Abcd123!\ud800") == "must be valid Unicode text"  # a lone surrogate, as JSON can carry
+
+
+def test_passwords_and_their_hashes_never_appear_in_a_repr() -> None:
+    """A repr reaches logs and tracebacks (an exception's locals, a debugger): no secret in it."""
+    secret, digest = "Sekret123!", "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    shown = [
+        Registration.from_mapping({"first_name": "Jo", "last_name": "Doe", "email_address": "jo@example.com",
+                                   "password": secret}),
+        ProfileChanges.from_mapping({"password": secret}, "jo@example.com"),
+        Credentials(email_address="jo@example.com", password=secret, client_address="203.0.113.9"),
+        User(id=uuid4(), first_name="Jo", last_name="Doe", email_address="jo@example.com", password_hash=digest,
+             account_created=now, account_updated=now),
+        LegacyUser(id="1", first_name="Jo", last_name="Doe", email_address="jo@example.com", password=digest,
+                   account_created=now, account_updated=now),
+    ]
+    for value in shown:
+        text = repr(value)
+        assert secret not in text and digest not in text and text.startswith(type(value).__name__), text

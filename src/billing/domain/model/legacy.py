@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import TypeVar
@@ -53,7 +53,7 @@ class LegacyUser:
     first_name: str | None
     last_name: str | None
     email_address: str | None
-    password: str | None
+    password: str | None = field(repr=False)  # a password hash: never in a repr
     account_created: datetime | None
     account_updated: datetime | None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
@@ -43,7 +43,7 @@ class User:
     first_name: str
     last_name: str
     email_address: str  # canonical lower-case form
-    password_hash: str
+    password_hash: str = field(repr=False)  # secrets stay out of reprs (logs, tracebacks)
     account_created: datetime
     account_updated: datetime
     # The automatic reminder looks this many days ahead; None: no reminders (the default).
@@ -80,7 +80,7 @@ class Registration:
     first_name: str
     last_name: str
     email_address: str
-    password: str
+    password: str = field(repr=False)
     reminder_days: int | None = None
 
     @classmethod
@@ -105,7 +105,7 @@ class ProfileChanges:
 
     first_name: str = UNSET
     last_name: str = UNSET
-    password: str = UNSET
+    password: str = field(default=UNSET, repr=False)
     reminder_days: int | None = UNSET  # None: turn reminders off
 
     @classmethod

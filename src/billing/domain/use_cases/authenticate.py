@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from billing.domain.model import AuthenticationFailed, User
 from billing.domain.model.clock import to_millis
@@ -13,7 +13,7 @@ from billing.ports import Clock, PasswordHasher, ReadOnlyUnitOfWork, UnitOfWork
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Credentials:
     email_address: str
-    password: str
+    password: str = field(repr=False)  # never in a repr (logs, tracebacks)
     client_address: str = ""  # where the attempt comes from (throttling); "" when unknown
 
 
