@@ -92,9 +92,18 @@ def test_malformed_app_database_url_is_one_line_and_exit_2(tmp_path: Path) -> No
 
 
 def test_malformed_old_database_url_is_one_line_and_exit_2(tmp_path: Path, sqlite_url: str) -> None:
-    result = run(["import-legacy", "--from", f"mysql+aiomysql://old:{IN_URL}@127.0.0.1:port/x"], tmp_path,
-                 BILLING_DATABASE_URL=sqlite_url)
-    assert_one_line_without_password(result, "billing import-legacy: the old database URL (--from)", "port")
+    malformed = f"mysql+aiomysql://old:{IN_URL}@127.0.0.1:port/x"
+    for result in (run(["import-legacy", "--from", malformed], tmp_path, BILLING_DATABASE_URL=sqlite_url),
+                   run(["import-legacy"], tmp_path, BILLING_DATABASE_URL=sqlite_url,
+                       BILLING_LEGACY_DATABASE_URL=malformed)):
+        assert_one_line_without_password(
+            result, "billing import-legacy: the old database URL (--from or BILLING_LEGACY_DATABASE_URL)", "port")
+
+
+def test_import_without_the_old_database_url_says_where_to_give_it(tmp_path: Path, sqlite_url: str) -> None:
+    result = run(["import-legacy"], tmp_path, BILLING_DATABASE_URL=sqlite_url)
+    line = assert_one_line_without_password(result, "BILLING_LEGACY_DATABASE_URL", "--from URL")
+    assert line.startswith("billing: configuration error: import-legacy needs the old database's URL")
 
 
 @pytest.fixture

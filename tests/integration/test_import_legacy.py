@@ -130,10 +130,11 @@ async def our_objects(container) -> dict[str, bytes]:
     return objects
 
 
-def billing(container, *args: str) -> subprocess.CompletedProcess[str]:
+def billing(container, *args: str, **environment: str) -> subprocess.CompletedProcess[str]:
     settings = container.settings()
     env = os.environ | {"BILLING_DATABASE_URL": settings.database_url, "BILLING_S3_BUCKET": settings.s3_bucket,
                         "BILLING_AWS_ENDPOINT_URL": settings.aws_endpoint_url, "BILLING_LOG_LEVEL": "WARNING"}
+    env |= environment
     return subprocess.run([sys.executable, "-m", "billing.entrypoints.cli", *args], env=env,
                           capture_output=True, text=True, timeout=120)
 
@@ -223,7 +224,7 @@ async def test_old_user_signs_in_and_reads_bills_after_import(legacy_db, real_co
 
 async def test_metadata_only_import_then_objects_copied_by_a_later_run(legacy_db, real_container,
                                                                       old_bucket) -> None:
-    plain = billing(real_container, "import-legacy", "--from", LEGACY_URL)
+    plain = billing(real_container, "import-legacy", BILLING_LEGACY_DATABASE_URL=LEGACY_URL)  # no --from
     assert plain.returncode == 0, plain.stderr
     assert "imported: 1 users, 2 bills, 2 attachments" in plain.stdout
     assert "objects not copied: 2 attachments imported without their files" in plain.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -22,6 +23,8 @@ from billing.entrypoints.logging_setup import choose_format, configure_logging
 # Each is one line on stderr naming the problem, password hidden, and exit code 2 (argparse's
 # code for a bad command line too). Anything else is a bug: its traceback, exit code 1.
 ONE_LINE_FAILURES: tuple[type[Exception], ...] = (ServiceUnavailable, LegacySourceError, EmulatorError, CannotListen)
+# `billing import-legacy`: the old database's URL when --from is not given.
+LEGACY_URL_VARIABLE = "BILLING_LEGACY_DATABASE_URL"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -43,8 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(BILLING_DATABASE_URL), keeping ids; rows that break our rules are reported and skipped. "
         "Safe to run again: what is already here is skipped.",
     )
-    legacy.add_argument("--from", dest="source_url", required=True, metavar="URL",
-                        help="the old database, e.g. mysql+aiomysql://user:password@host/csye6225")
+    legacy.add_argument("--from", dest="source_url", metavar="URL",
+                        help=f"the old database, e.g. mysql+aiomysql://user:password@host/csye6225; default: "
+                        f"${LEGACY_URL_VARIABLE}, which keeps the password out of the process list")
     legacy.add_argument(
         "--s3-bucket",
         dest="old_bucket",
@@ -181,8 +185,14 @@ def _batch_size(raw: str) -> int:
 def _import_legacy(settings: Settings, args: argparse.Namespace) -> int:
     from billing.entrypoints.import_legacy import run_import
 
+    # From the environment by preference: a command line, password included, is readable by every
+    # user of the machine (ps, /proc/PID/cmdline).
+    source_url = args.source_url or os.environ.get(LEGACY_URL_VARIABLE, "")
+    if not source_url:
+        raise ConfigError(f"import-legacy needs the old database's URL: set {LEGACY_URL_VARIABLE} "
+                          "(or give --from URL)")
     _check_database(settings)
-    return run_import(_container(settings), source_url=args.source_url, old_bucket=args.old_bucket,
+    return run_import(_container(settings), source_url=source_url, old_bucket=args.old_bucket,
                       dry_run=args.dry_run, batch_size=args.batch_size)
 
 

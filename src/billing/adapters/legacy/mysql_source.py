@@ -47,7 +47,7 @@ class MySqlLegacySource:
         try:
             parsed = read_database_url(url)
         except ValueError as exc:
-            raise LegacySourceError(f"the old database URL (--from) {exc}") from None
+            raise LegacySourceError(f"the old database URL (--from or BILLING_LEGACY_DATABASE_URL) {exc}") from None
         if parsed.get_backend_name() != "mysql":
             raise LegacySourceError("the old database URL must be mysql+aiomysql://user:password@host/database")
         if "charset" not in parsed.query:
