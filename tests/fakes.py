@@ -132,12 +132,20 @@ class Tables:
     # The `limit` of every listing read (caller_views.bills, then bill_views.page), in order: the
     # most rows a read could bring into memory.
     limits_asked: list[int | None] = field(default_factory=list)
+    # users.due_for_reminder (a reminder round's pages): each call's (after, limit); past
+    # `max_reminder_pages` calls it fails the test, so a round that would never end fails instead
+    # of hanging; the later pages (after a cursor) wait for `reminder_page_hold` when it is given.
+    reminder_pages: list[tuple[ReminderCursor | None, int]] = field(default_factory=list)
+    max_reminder_pages: int = 100
+    reminder_page_hold: asyncio.Event | None = None
 
 
 class FakeUserRepository:
-    def __init__(self, users: dict[UUID, User], bills: dict[UUID, Bill] | None = None) -> None:
+    def __init__(self, users: dict[UUID, User], bills: dict[UUID, Bill] | None = None,
+                 tables: Tables | None = None) -> None:
         self._users = users
         self._bills = {} if bills is None else bills
+        self._tables = Tables() if tables is None else tables
 
     async def add(self, user: User) -> None:
         if any(u.email_address == user.email_address for u in self._users.values()):
@@ -165,6 +173,12 @@ class FakeUserRepository:
         return {u.email_address: u.id for u in self._users.values() if u.email_address in wanted}
 
     async def due_for_reminder(self, day: date, after: ReminderCursor | None, limit: int) -> Sequence[ReminderCursor]:
+        pages = self._tables.reminder_pages
+        pages.append((after, limit))
+        if len(pages) > self._tables.max_reminder_pages:
+            raise AssertionError(f"more than {self._tables.max_reminder_pages} pages of due users read: {pages[:5]}")
+        if after is not None and self._tables.reminder_page_hold is not None:
+            await self._tables.reminder_page_hold.wait()
         bills = list(self._bills.values())
         due = sorted(
             (ReminderCursor(u.reminder_days, u.id) for u in self._users.values()
@@ -330,7 +344,7 @@ class FakeUnitOfWork:
         self.idempotency = FakeIdempotencyAnswers(self._tables.idempotency)
         self._attempts = dict(self._tables.attempt_counters)
         self.attempts = FakeAttemptCounterRepository(self._attempts)
-        self.users = FakeUserRepository(self._users, self._bills)
+        self.users = FakeUserRepository(self._users, self._bills, self._tables)
         self.bills = FakeBillRepository(self._bills)
         self.attachments = FakeAttachmentRepository(self._bills)
         self.attachments.fail_next_add = self._tables.fail_attachment_insert
@@ -497,6 +511,8 @@ class FakeQueue:
         self.down = False
         self.batches_until_down = -1  # >= 0: that many send_batch calls succeed, then the queue is down
         self.batch_sizes: list[int] = []
+        self.in_flight = 0  # send_batch calls started and not yet answered
+        self.most_in_flight = 0
         self._next = 0
 
     async def send(self, request) -> None:  # type: ignore[no-untyped-def]
@@ -512,6 +528,12 @@ class FakeQueue:
         self.batch_sizes.append(len(reminders))
         for reminder in reminders:
             self.put(reminder.to_json())
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(0)  # awaiting the answer: the caller's other batches start meanwhile
+        finally:
+            self.in_flight -= 1
 
     def put(self, body: str) -> str:
         self._next += 1
@@ -617,11 +639,12 @@ class FakeReminderLedger:
         return True
 
     async def mark_sent(self, user_id: UUID, day: date, claimant: UUID, now: datetime) -> None:
-        self.entries[(user_id, day)] = {"claimant": claimant, "state": "sent", "lease_until": now}
+        # As the DynamoDB ledger records it: unconditional, the claim's fields kept.
+        self.entries.setdefault((user_id, day), {}).update(state="sent", sent_at=now, sent_by=claimant)
 
     async def release(self, user_id: UUID, day: date, claimant: UUID) -> None:
         entry = self.entries.get((user_id, day))
-        if entry is not None and entry["claimant"] == claimant and entry["state"] == "sending":
+        if entry is not None and entry["state"] == "sending" and entry["claimant"] == claimant:
             del self.entries[(user_id, day)]
 
 
