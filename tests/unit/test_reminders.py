@@ -26,7 +26,9 @@ from billing.domain.model.due_bills import (
     read_digest,
     read_queued_work,
 )
+from billing.domain.model.errors import FieldError, ValidationFailed
 from billing.domain.model.reminders import ReminderCursor, bills_to_remind
+from billing.domain.model.user import ProfileChanges, Registration
 from billing.domain.use_cases.create_bill import CreateBill, CreateBillCommand
 from billing.domain.use_cases.prepare_reminder_digest import PrepareReminderDigest, ReminderOutcome
 from billing.domain.use_cases.run_reminder_round import RunReminderRound
@@ -103,6 +105,20 @@ async def test_reminder_days_is_set_at_registration_changed_and_turned_off(clien
     assert (await (await client.get("/v1/user/self", headers=AUTH)).json())["reminder_days"] is None
 
 
+@pytest.mark.parametrize("value", [None, 1, 30])
+def test_registration_and_profile_changes_accept_reminder_days_null_and_1_to_30(value: int | None) -> None:
+    assert Registration.from_mapping(USER | {"reminder_days": value}).reminder_days == value
+    assert ProfileChanges.from_mapping({"reminder_days": value}, "jane@example.com").reminder_days == value
+
+
+@pytest.mark.parametrize("value", [0, 31])
+def test_a_profile_change_of_reminder_days_out_of_range_is_a_field_error_saying_what_is_accepted(value: int) -> None:
+    # Registration's: test_domain.py::test_registration_refuses_reminder_days_outside_1_to_30_with_the_field_error_...
+    with pytest.raises(ValidationFailed) as changing:
+        ProfileChanges.from_mapping({"reminder_days": value}, "jane@example.com")
+    assert changing.value.errors == [FieldError("reminder_days", "must be null or an integer from 1 to 30")]
+
+
 async def test_reminder_days_defaults_to_null(client, user) -> None:  # type: ignore[no-untyped-def]
     assert user["reminder_days"] is None
     assert (await (await client.get("/v1/user/self", headers=AUTH)).json())["reminder_days"] is None
@@ -142,9 +158,18 @@ async def test_each_user_has_their_own_window(tables, clock) -> None:
     assert await due_users(tables) == {thirty.id}
 
 
-def test_a_cursor_refuses_days_outside_1_to_30() -> None:
+async def test_the_bills_to_remind_come_by_due_date_then_id_whatever_their_order(tables, clock) -> None:
+    user = a_user(tables, clock, 7)
+    for due in (TODAY + timedelta(days=2), TODAY, TODAY, TODAY - timedelta(days=1)):
+        await add_bill(tables, clock, user.id, due)
+    in_order = sorted(tables.bills.values(), key=lambda b: (b.details.due_date, str(b.id)))
+    assert bills_to_remind(tables.users[user.id], list(reversed(in_order)), TODAY) == in_order
+
+
+def test_a_cursor_takes_days_1_to_30_and_refuses_0_and_31() -> None:
+    assert [ReminderCursor(days, UUID(int=0)).days for days in (1, 30)] == [1, 30]
     for days in (0, 31):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=r"^reminder_days must be 1-30$"):
             ReminderCursor(days, uuid4())
 
 
@@ -323,9 +348,12 @@ def test_reminder_messages_round_trip_and_bad_ones_are_invalid() -> None:
                  {"type": "reminder", "version": 1, "user_id": str(uuid4())}):
         with pytest.raises(InvalidMessage):
             read_queued_work(json.dumps(body))
+    for days in (1, 30):
+        assert read_digest(json.dumps(json.loads(digest.to_json()) | {"days": days})).days == days
     for days in (0, 31, True):
-        with pytest.raises(InvalidMessage):
+        with pytest.raises(InvalidMessage) as refused:
             read_digest(json.dumps(json.loads(digest.to_json()) | {"days": days}))
+        assert str(refused.value) == "'reminder_digest' version 1: ValueError: days must be an integer 1-30"
     with pytest.raises(InvalidMessage) as unknown:
         read_queued_work(json.dumps({"type": "reminder", "version": 2, "user_id": str(uuid4()), "date": "2026-11-24"}))
     assert unknown.value.reason == "unknown_version"
