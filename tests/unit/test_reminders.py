@@ -17,6 +17,7 @@ from billing.adapters.aws.sqs_queue import SqsQueue
 from billing.config import ConfigError, Settings
 from billing.domain.model import ServiceUnavailable, User
 from billing.domain.model.due_bills import (
+    DigestLine,
     DueBillsDigest,
     InvalidMessage,
     Reminder,
@@ -333,6 +334,37 @@ def test_the_reminder_email_says_it_is_a_reminder_and_how_to_turn_reminders_off(
     assert "PUT https://b.test/v1/user/self" in email.text and '{"reminder_days": null}' in email.text
     assert "Acme: 9.50 USD, due 2026-11-25" in email.text
     assert "{&quot;reminder_days&quot;: null}" in email.html
+
+
+@pytest.mark.parametrize(("days", "window", "last_day"), [(1, "in the next 1 day", "2026-11-25"),
+                                                          (30, "in the next 30 days", "2026-12-24")])
+def test_the_reminder_email_lists_the_bills_due_on_or_before_the_window_end_and_how_to_stop(
+        days: int, window: str, last_day: str) -> None:
+    line = DigestLine(uuid4(), "A&B", Decimal("12.30"), "EUR", date(2026, 11, 25),
+                      """https://b.test/v1/bill/1?q="x"&r='y'""")
+    digest = ReminderDigest(uuid4(), uuid4(), "jo@example.com", days, TODAY, (line,), "https://b.test/v1/user/self")
+    email = compose_reminder_email(digest)
+    intro = f"Your daily reminder for 2026-11-24: bills due {window} (on or before {last_day})"
+    why = f"You get this email because you turned reminders on ({days}-day look-ahead)."
+    off = 'To stop these reminders, set "reminder_days" to null: PUT https://b.test/v1/user/self with ' \
+          '{"reminder_days": null}.'
+    assert (email.to, email.subject) == ("jo@example.com", f"Reminder: 1 bill due {window}")
+    assert email.text == (f"{intro}:\n\n- A&B: 12.30 EUR, due 2026-11-25 - {line.link}\n"
+                          f"\n{why}\n{off}\n")
+    assert email.html == (
+        f"<html><body><p>{intro}:</p><ul><li>A&amp;B: 12.30 EUR, due 2026-11-25 &ndash; "
+        '<a href="https://b.test/v1/bill/1?q=&quot;x&quot;&amp;r=&#x27;y&#x27;">view bill</a></li></ul>'
+        f"<p>{why}<br>{off.replace(chr(34), '&quot;')}</p></body></html>"
+    )
+
+
+def test_a_reminder_digest_is_only_for_the_reminders_user_with_reminders_on(clock) -> None:
+    reminder = Reminder(uuid4(), TODAY)
+    someone_else = User(uuid4(), "Jo", "Doe", "jo@example.com", "fake$x", clock.now(), clock.now(), reminder_days=7)
+    turned_off = User(reminder.user_id, "Jo", "Doe", "jo@example.com", "fake$x", clock.now(), clock.now())
+    for user in (someone_else, turned_off):
+        with pytest.raises(ValueError, match=r"^a reminder digest is for the reminder's user, who has reminders on$"):
+            ReminderDigest.of(uuid4(), reminder, user, [], "https://b.test")
 
 
 # --------------------------------------------------------------------------- messages

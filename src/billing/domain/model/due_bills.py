@@ -328,9 +328,10 @@ def _listing(intro: str, window: str, lines: tuple[DigestLine, ...]) -> tuple[st
                 f"<p>{html.escape(intro)}:</p><p>No bills are due {html.escape(window)}. Nothing to pay.</p>")
     rows = [f"- {line.vendor}: {line.amount_due} {line.currency}, due {line.due_date.isoformat()} - {line.link}"
             for line in lines]
+    # html.escape escapes quotes by default, so a link cannot end its href attribute.
     items = "".join(
         f"<li>{html.escape(line.vendor)}: {line.amount_due} {html.escape(line.currency)}, due "
-        f'{line.due_date.isoformat()} &ndash; <a href="{html.escape(line.link, quote=True)}">view bill</a></li>'
+        f'{line.due_date.isoformat()} &ndash; <a href="{html.escape(line.link)}">view bill</a></li>'
         for line in lines
     )
     return f"{intro}:\n\n" + "\n".join(rows) + "\n", f"<p>{html.escape(intro)}:</p><ul>{items}</ul>"
