@@ -207,6 +207,88 @@ async def test_a_round_raises_when_the_queue_fails_and_a_second_round_queues_eve
     assert {read_queued_work(b).user_id for b in queue.bodies} == {u.id for u in users}  # type: ignore[union-attr]
 
 
+async def due_cursors(tables: Tables, clock: FakeClock, count: int) -> list[ReminderCursor]:
+    """`count` users due today, as cursors in the order a round walks them."""
+    for i in range(count):
+        user = a_user(tables, clock, 1 + i % 30)
+        await add_bill(tables, clock, user.id, TODAY)
+    async with FakeReadOnlyUnitOfWork(tables) as uow:
+        cursors = list(await uow.users.due_for_reminder(TODAY, None, count + 1))
+    tables.reminder_pages.clear()
+    return cursors
+
+
+def queued_user_ids(queue: FakeQueue) -> list[UUID]:
+    return sorted(read_queued_work(body).user_id for body in queue.bodies)  # type: ignore[union-attr]
+
+
+async def test_a_round_asks_for_pages_of_1000_users_by_default(tables, clock) -> None:
+    cursors = await due_cursors(tables, clock, 3)
+    queue = FakeQueue()
+    assert (await RunReminderRound(FakeReadOnlyUnitOfWork(tables), queue, clock).execute()).queued == 3
+    assert tables.reminder_pages == [(None, 1000)]  # a short page: the last one
+    assert queued_user_ids(queue) == sorted(c.user_id for c in cursors)
+
+
+@pytest.mark.parametrize("due", [4, 5])
+async def test_a_round_reads_each_page_after_the_last_cursor_of_a_full_one_until_a_short_one(
+        tables, clock, due: int) -> None:
+    cursors = await due_cursors(tables, clock, due)
+    queue = FakeQueue()
+    result = await RunReminderRound(FakeReadOnlyUnitOfWork(tables), queue, clock, page_size=2).execute()
+    assert tables.reminder_pages == [(None, 2), (cursors[1], 2), (cursors[3], 2)]  # 4: the third page is empty
+    assert result.queued == due and queued_user_ids(queue) == sorted(c.user_id for c in cursors)
+    assert queue.batch_sizes == [2, 2] + [1] * (due - 4)
+
+
+async def test_a_round_with_page_size_and_parallel_batches_1_sends_one_reminder_at_a_time(tables, clock) -> None:
+    cursors = await due_cursors(tables, clock, 3)
+    queue = FakeQueue()
+    result = await RunReminderRound(FakeReadOnlyUnitOfWork(tables), queue, clock, page_size=1,
+                                    parallel_batches=1).execute()
+    assert result.queued == 3 and queue.batch_sizes == [1, 1, 1] and queue.most_in_flight == 1
+    assert tables.reminder_pages == [(None, 1), (cursors[0], 1), (cursors[1], 1), (cursors[2], 1)]
+
+
+@pytest.mark.parametrize(("page_size", "parallel_batches"), [(0, 10), (1000, 0), (-1, -1)])
+def test_a_round_refuses_a_page_size_or_parallel_batches_below_1(clock, page_size: int,
+                                                                 parallel_batches: int) -> None:
+    with pytest.raises(ValueError, match=r"^page_size and parallel_batches must be positive$"):
+        RunReminderRound(FakeReadOnlyUnitOfWork(Tables()), FakeQueue(), clock, page_size=page_size,
+                         parallel_batches=parallel_batches)
+
+
+@pytest.mark.parametrize(("parallel", "in_flight"), [({}, 10), ({"parallel_batches": 3}, 3)])
+async def test_a_round_sends_a_page_in_batches_of_10_so_many_at_once_each_user_once(
+        tables, clock, parallel: dict[str, int], in_flight: int) -> None:
+    cursors = await due_cursors(tables, clock, 125)
+    queue = FakeQueue()
+    result = await RunReminderRound(FakeReadOnlyUnitOfWork(tables), queue, clock, **parallel).execute()
+    assert result.queued == 125 and queue.batch_sizes == [10] * 12 + [5]
+    assert queued_user_ids(queue) == sorted(c.user_id for c in cursors)  # each once
+    assert queue.most_in_flight == in_flight
+
+
+async def test_a_round_raises_the_queues_error_when_one_batch_of_several_fails(tables, clock) -> None:
+    await due_cursors(tables, clock, 15)
+    queue = FakeQueue()
+    queue.batches_until_down = 1  # of the page's two batches, the second fails
+    with pytest.raises(ServiceUnavailable, match=r"^fake queue is down$"):
+        await RunReminderRound(FakeReadOnlyUnitOfWork(tables), queue, clock).execute()
+
+
+async def test_a_round_whose_queue_fails_abandons_the_next_page_and_leaves_no_unit_of_work_open(
+        tables, clock) -> None:
+    cursors = await due_cursors(tables, clock, 15)
+    tables.reminder_page_hold = asyncio.Event()  # the second page is being read when the send fails
+    queue = FakeQueue()
+    queue.down = True
+    with pytest.raises(ServiceUnavailable, match=r"^fake queue is down$"):
+        await RunReminderRound(FakeReadOnlyUnitOfWork(tables), queue, clock, page_size=10).execute()
+    assert tables.reminder_pages == [(None, 10), (cursors[9], 10)]
+    assert tables.open_units == 0  # the read was cancelled and waited for before the error was raised
+
+
 async def test_a_round_with_nobody_due_queues_nothing(tables, clock) -> None:
     a_user(tables, clock, 7)
     queue = FakeQueue()
