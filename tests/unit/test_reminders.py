@@ -318,6 +318,20 @@ async def test_the_worker_publishes_the_users_due_bills_to_their_stored_address(
     assert digest.settings_url == "https://b.test/v1/user/self"
 
 
+async def test_each_digest_the_worker_publishes_has_its_own_request_id_and_links_to_each_bill(tables, clock) -> None:
+    user = a_user(tables, clock, 3)
+    await add_bill(tables, clock, user.id, TODAY)
+    step, publisher = prepare(tables, clock)
+    for _ in range(2):  # a redelivered reminder
+        assert await step.execute(Reminder(user.id, TODAY)) == ReminderOutcome.PUBLISHED
+    first, second = publisher.published
+    assert isinstance(first.request_id, UUID) and isinstance(second.request_id, UUID)
+    assert first.request_id != second.request_id  # each the owner of its own ledger claim
+    assert read_digest(first.to_json()) == first
+    [bill_id] = tables.bills
+    assert [line.link for line in first.lines] == [f"https://b.test/v1/bill/{bill_id}"]
+
+
 async def test_the_worker_sends_nothing_when_the_user_turned_reminders_off_after_the_round(tables, clock) -> None:
     user = a_user(tables, clock, 7)
     await add_bill(tables, clock, user.id, TODAY)
@@ -372,6 +386,17 @@ async def test_a_user_gets_at_most_one_reminder_per_utc_day_and_one_the_next_day
     clock.advance(hours=1)  # 00:30 the next day
     assert await send.execute(a_reminder_digest(user_id, TODAY + timedelta(days=1))) == SendOutcome.SENT
     assert len(mailer.outbox) == 2
+
+
+async def test_a_sent_reminder_is_the_composed_email_and_the_ledger_records_by_whom_and_when(clock) -> None:
+    ledger, mailer = FakeReminderLedger(), FakeMailer()
+    digest = a_reminder_digest(uuid4())
+    clock.advance(minutes=5)
+    assert await SendReminderEmail(ledger, mailer, clock).execute(digest) == SendOutcome.SENT
+    assert mailer.outbox == [compose_reminder_email(digest)]
+    entry = ledger.entries[(digest.user_id, TODAY)]
+    assert (entry["state"], entry["sent_by"], entry["sent_at"]) == ("sent", digest.request_id, clock.now())
+    assert await ledger.sent(digest.user_id, TODAY)
 
 
 async def test_a_digest_for_a_day_that_is_over_is_not_sent(clock) -> None:
