@@ -11,6 +11,7 @@ true`, run in the project root), so it depends on no mutmut internals. Exits 1 b
 from __future__ import annotations
 
 import argparse
+import math
 import subprocess
 import sys
 from collections import defaultdict
@@ -57,7 +58,8 @@ def main() -> int:
     if below:
         sys.stdout.flush()
         print(f"the score is below the minimum of {args.min:.1f}%: kill or justify the mutants above", file=sys.stderr)
-    print(f"mutation score: {score:.1f}% (killed {killed} of {len(results)})", flush=True)
+    # Rounded down: 2,861 of 2,862 is 99.9 %, never a 100 % that hides a survivor.
+    print(f"mutation score: {math.floor(score * 10) / 10:.1f}% (killed {killed} of {len(results)})", flush=True)
     return 1 if below else 0
 
 

@@ -414,12 +414,14 @@ async def bills_due_on(uow, clock, owner: User, days: list[int]) -> None:  # typ
         await CreateBill(uow, clock).execute(CreateBillCommand(owner_id=owner.id, fields=fields))
 
 
-async def every_page(own: OwnBills, tables: Tables) -> list[list[BillView]]:
+async def every_page(own: OwnBills, tables: Tables, most: int = 20) -> list[list[BillView]]:
+    """The listing's pages; fails past `most` of them (a cursor that does not move loops for ever)."""
     pages = [list(own.bills)]
     if own.rest is not None:
         async for page in own.rest:
             assert tables.open_units == 0  # no connection held while the consumer has a page
             pages.append(list(page))
+            assert len(pages) <= most, "the listing does not end"
     return pages
 
 
