@@ -24,4 +24,7 @@ async def signed_bill(bill: BillView, store: FileStore) -> BillView:
 
 async def signed_bills(bills: Sequence[BillView], store: FileStore) -> list[BillView]:
     """`bills`, in order, with their attachments' download links signed."""
-    return [await signed_bill(bill, store) for bill in bills]
+    # The test spares a coroutine per bill without an attachment (most of a listing); signed_bill
+    # returns such a bill as it is, so no test can tell the two apart.
+    return [bill if bill.attachment is None else await signed_bill(bill, store)  # pragma: no mutate
+            for bill in bills]
