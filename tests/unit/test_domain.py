@@ -155,13 +155,20 @@ def test_registration_refused_when_fields_missing_or_wrong() -> None:
     assert fields_of(exc) == {"first_name", "last_name", "email_address", "password"}
 
 
-@pytest.mark.parametrize("days", [0, 31, True, "7", 7.0])
+@pytest.mark.parametrize("days", [0, 31, True, "7", 7.5, 30.000001, float("nan"), float("inf")])
 def test_registration_refuses_reminder_days_outside_1_to_30_with_the_field_error_clients_show(days: object) -> None:
     with pytest.raises(ValidationFailed) as exc:
         Registration.from_mapping({"first_name": "Jo", "last_name": "Doe", "email_address": "jo@example.com",
                                    "password": "Abcd1234!", "reminder_days": days})
     assert [(e.field, e.message) for e in exc.value.errors] == [
         ("reminder_days", "must be null or an integer from 1 to 30")]
+
+
+@pytest.mark.parametrize(("days", "kept"), [(1, 1), (30, 30), (7.0, 7), (30.0, 30), (None, None)])
+def test_registration_takes_reminder_days_as_json_schema_reads_an_integer(days: object, kept: int | None) -> None:
+    registration = Registration.from_mapping({"first_name": "Jo", "last_name": "Doe", "email_address": "jo@example.com",
+                                              "password": "Abcd1234!", "reminder_days": days})
+    assert registration.reminder_days == kept and type(registration.reminder_days) is type(kept)
 
 
 def test_profile_changes_refuse_a_different_email() -> None:

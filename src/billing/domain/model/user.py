@@ -17,9 +17,12 @@ _name = text(NAME_MAX)
 
 
 def _reminder_days(value: object) -> int | None:
-    """null (no reminders) or a whole number of days, 1-30; a JSON boolean is not a number."""
+    """null (no reminders) or a whole number of days, 1-30; a JSON boolean is not a number. As in
+    JSON Schema (the OpenAPI document's `integer`), 7.0 is the integer 7."""
     if value is None:
         return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= REMINDER_DAYS_MAX:
         raise ValueError(f"must be null or an integer from 1 to {REMINDER_DAYS_MAX}")
     return value
