@@ -155,7 +155,8 @@ def test_registration_refused_when_fields_missing_or_wrong() -> None:
     assert fields_of(exc) == {"first_name", "last_name", "email_address", "password"}
 
 
-@pytest.mark.parametrize("days", [0, 31, True, "7", 7.5, 30.000001, float("nan"), float("inf")])
+@pytest.mark.parametrize("days", [0, 31, True, "7", 7.5, 30.000001, float("nan"), float("inf"), Decimal("7.5"),
+                                  Decimal("0.0"), Decimal("1E+999999"), Decimal("-Infinity")])
 def test_registration_refuses_reminder_days_outside_1_to_30_with_the_field_error_clients_show(days: object) -> None:
     with pytest.raises(ValidationFailed) as exc:
         Registration.from_mapping({"first_name": "Jo", "last_name": "Doe", "email_address": "jo@example.com",
@@ -164,7 +165,8 @@ def test_registration_refuses_reminder_days_outside_1_to_30_with_the_field_error
         ("reminder_days", "must be null or an integer from 1 to 30")]
 
 
-@pytest.mark.parametrize(("days", "kept"), [(1, 1), (30, 30), (7.0, 7), (30.0, 30), (None, None)])
+@pytest.mark.parametrize(("days", "kept"), [(1, 1), (30, 30), (7.0, 7), (30.0, 30), (Decimal("25.0"), 25),
+                                            (Decimal("1.000"), 1), (None, None)])
 def test_registration_takes_reminder_days_as_json_schema_reads_an_integer(days: object, kept: int | None) -> None:
     registration = Registration.from_mapping({"first_name": "Jo", "last_name": "Doe", "email_address": "jo@example.com",
                                               "password": "Abcd1234!", "reminder_days": days})

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
+import orjson
 import pytest
 from dependency_injector import providers
 
@@ -84,7 +85,21 @@ async def test_registration_is_400_with_a_field_error_when_reminder_days_is_not_
     assert tables.users == {}  # nothing half-written
 
 
-@pytest.mark.parametrize("value", [0, 31, True, "30", 1.0])
+async def test_a_whole_number_written_with_a_fraction_is_that_integer_as_json_schema_says(
+        client, tables) -> None:  # type: ignore[no-untyped-def]
+    """The OpenAPI document's `integer` is JSON Schema's: 25.0 is 25 (schemathesis sends it)."""
+    response = await client.post("/v1/user", data=orjson.dumps(USER)[:-1] + b',"reminder_days":25.0}',
+                                 headers={"Content-Type": "application/json"})
+    assert response.status == 201, await response.text()
+    assert (await response.json())["reminder_days"] == 25
+    response = await client.put("/v1/user/self", data=b'{"reminder_days": 1.0}', headers=AUTH | {
+        "Content-Type": "application/json"})
+    assert response.status == 204, await response.text()
+    [stored] = tables.users.values()
+    assert stored.reminder_days == 1 and type(stored.reminder_days) is int
+
+
+@pytest.mark.parametrize("value", [0, 31, True, "30", 1.5, 0.0, 31.0])
 async def test_profile_update_is_400_and_changes_nothing_when_reminder_days_is_out_of_range(
         client, user, tables, value) -> None:  # type: ignore[no-untyped-def]
     response = await client.put("/v1/user/self", json={"reminder_days": value, "first_name": "Changed"}, headers=AUTH)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from uuid import UUID
 
 from billing.domain.model.email import normalize_email
@@ -18,10 +20,12 @@ _name = text(NAME_MAX)
 
 def _reminder_days(value: object) -> int | None:
     """null (no reminders) or a whole number of days, 1-30; a JSON boolean is not a number. As in
-    JSON Schema (the OpenAPI document's `integer`), 7.0 is the integer 7."""
+    JSON Schema (the OpenAPI document's `integer`), 7.0 is the integer 7 (a float, or a Decimal as
+    the HTTP layer reads JSON numbers); the range is checked before int() sees the value."""
     if value is None:
         return None
-    if isinstance(value, float) and value.is_integer():
+    if (isinstance(value, float | Decimal) and math.isfinite(value) and 1 <= value <= REMINDER_DAYS_MAX
+            and value == int(value)):
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= REMINDER_DAYS_MAX:
         raise ValueError(f"must be null or an integer from 1 to {REMINDER_DAYS_MAX}")
