@@ -46,8 +46,8 @@ def _garbage_collected_after_each_test() -> Iterator[None]:
     run and hides the failure behind it (one CI run died so). Autouse: torn down last.
 
     What survives is frozen, so the next collection walks only what the next test makes: walking
-    the whole heap after each test (1.6 GB by the unit tests, which run after the integration
-    tests) made the run three times longer."""
+    the whole heap after each test (the process held 1.6 GB by the time the unit tests ran, after
+    the integration tests) made the run three times longer."""
     yield
     freeze_survivors()
 
