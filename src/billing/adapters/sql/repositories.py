@@ -373,7 +373,7 @@ class SqlCallerViews(_Repository):
         row = result.first()
         if row is None:
             return None
-        caller = _caller(row)
+        caller = _user(row, _CALLER_KEYS)
         return caller, None if row[_CALLER_WIDTH] is None else _bill_view(row[_CALLER_WIDTH:], caller.id)
 
     async def bills(self, email_address: str, query: BillQuery) -> tuple[User, Sequence[BillView]] | None:
@@ -383,8 +383,8 @@ class SqlCallerViews(_Repository):
         if not rows:  # no bill matched, or no such user: the second query only then
             result = await self._execute(_CALLER_ALONE, {"email_address": email_address}, operation="users.select")
             row = result.first()
-            return None if row is None else (_caller(row), [])
-        caller = _caller(rows[0])
+            return None if row is None else (_user(row, _CALLER_KEYS), [])
+        caller = _user(rows[0], _CALLER_KEYS)
         return caller, [_bill_view(row[_CALLER_WIDTH:], caller.id) for row in rows]
 
 
@@ -537,23 +537,18 @@ def _user_row(user: User) -> dict[str, Any]:
     return {column.name: getattr(user, column.name) for column in users.c}
 
 
-def _user(row: sa.Row[Any]) -> User:
-    # The users table mirrors the User entity column for column; timestamps arrive as text (_as_text).
-    mapping = row._mapping
-    fields: dict[str, Any] = {name: _utc(mapping[name]) if name in _USER_TIMESTAMPS else mapping[name]
-                              for name in _USER_FIELDS}
-    return User(**fields)
-
-
-def _caller(row: sa.Row[Any]) -> User:
+def _user(row: sa.Row[Any], keys: tuple[tuple[str, str], ...] | None = None) -> User:
+    """The User of a row. The users table mirrors the entity column for column; `keys` pairs each
+    field with its label in the row (_CALLER_KEYS for a listing's caller columns); timestamps
+    arrive as text (_as_text)."""
     mapping = row._mapping
     fields: dict[str, Any] = {name: _utc(mapping[key]) if name in _USER_TIMESTAMPS else mapping[key]
-                              for name, key in _CALLER_FIELDS}
+                              for name, key in keys or _USER_KEYS}
     return User(**fields)
 
 
-_USER_FIELDS = tuple(column.name for column in users.c)
-_CALLER_FIELDS = tuple((name, "caller_" + name) for name in _USER_FIELDS)
+_USER_KEYS = tuple((column.name, column.name) for column in users.c)
+_CALLER_KEYS = tuple((name, "caller_" + name) for name, _ in _USER_KEYS)
 _USER_TIMESTAMPS = frozenset(column.name for column in users.c if isinstance(column.type, UTCDateTime))
 
 
